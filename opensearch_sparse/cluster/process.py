@@ -1,0 +1,323 @@
+"""Start, watch, stop and inspect one local OpenSearch node.
+
+``LocalCluster`` is both the engine behind ``opensearch-sparse cluster ...`` and a context
+manager for Python code and tests (``with LocalCluster() as c: c.client()``). A small state file
+in the node folder records the running process, so separate CLI invocations can find it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from opensearch_sparse import config
+from opensearch_sparse.cluster import install
+from opensearch_sparse.cluster.java import JavaHome, find_java
+from opensearch_sparse.errors import NodeNotRunningError, NodeStartError, PortInUseError
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "node.json"
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """What ``cluster status`` reports."""
+
+    running: bool
+    url: str
+    pid: int | None = None
+    version: str | None = None
+    health: str | None = None
+    plugins: tuple[str, ...] = ()
+    node_dir: str | None = None
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0): reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+class LocalCluster:
+    """One local OpenSearch node with ml-commons, neural-search, k-NN and job-scheduler."""
+
+    def __init__(
+        self,
+        node: config.NodeConfig | None = None,
+        *,
+        port: int | None = None,
+        heap: str | None = None,
+        home: Path | None = None,
+        data_dir: Path | None = None,
+        version: str | None = None,
+        keep_running: bool = False,
+    ) -> None:
+        base = node or config.NodeConfig()
+        overrides: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "port": port,
+                "heap": heap,
+                "home": home,
+                "data_dir": data_dir,
+                "version": version,
+            }.items()
+            if v is not None
+        }
+        self.config = replace(base, **overrides)
+        #: Leave the node running when the context manager exits (for reuse across runs).
+        self.keep_running = keep_running
+        self._started_here = False
+
+    # --- properties -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    @property
+    def node_dir(self) -> Path:
+        return self.config.node_dir
+
+    @property
+    def state_path(self) -> Path:
+        return self.node_dir / STATE_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.node_dir / "logs" / "opensearch-sparse.log"
+
+    @property
+    def console_path(self) -> Path:
+        return self.node_dir / "logs" / "console.log"
+
+    def client(self) -> Any:
+        """An opensearch-py client for this node."""
+        from opensearch_sparse.client import make_client
+
+        return make_client(config.ClusterConfig(url=self.url))
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def running_pid(self) -> int | None:
+        """PID of this node's process when the state file names a live one."""
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        pid = int(state.get("pid", 0))
+        return pid if pid and pid_alive(pid) else None
+
+    def is_running(self) -> bool:
+        return self.running_pid() is not None
+
+    def install(self, progress: Progress = _quiet) -> tuple[Path, JavaHome]:
+        """Find Java and make sure the distribution is assembled (downloads on first use)."""
+        java = find_java(self.config.version, self.config.java_home)
+        dist = install.install(self.config.home, self.config.version, java, progress)
+        return dist, java
+
+    def start(self, progress: Progress = _quiet) -> bool:
+        """Start the node and wait until it serves requests.
+
+        Returns False when this node was already running (nothing is started twice).
+        """
+        if self.is_running():
+            return False
+        if not port_free(self.config.port):
+            raise PortInUseError(
+                f"port {self.config.port} on 127.0.0.1 is already in use by another process",
+                "stop that process or pick another port with --port / OPENSEARCH_SPARSE_PORT",
+            )
+        dist, java = self.install(progress)
+        progress("writing node configuration")
+        install.prepare_node(dist, self.node_dir, self.config.port, self.config.heap)
+        self._spawn(dist, java)
+        self._started_here = True
+        self.wait_ready(progress)
+        return True
+
+    def _spawn(self, dist: Path, java: JavaHome) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "OPENSEARCH_JAVA_HOME": str(java.path),
+            "OPENSEARCH_PATH_CONF": str(self.node_dir / "config"),
+            "OPENSEARCH_TMPDIR": str(self.node_dir / "tmp"),
+            "HOME": str(self.node_dir),
+        }
+        owner = install.service_user()
+        self.console_path.parent.mkdir(parents=True, exist_ok=True)
+        console = self.console_path.open("ab")
+        try:
+            # 3.x loads its java agent by a path relative to the working directory.
+            proc = subprocess.Popen(
+                [str(dist / "bin" / "opensearch")],
+                cwd=dist,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=owner[0] if owner else None,
+                group=owner[1] if owner else None,
+                extra_groups=[] if owner else None,
+            )
+        finally:
+            console.close()
+        state = {
+            "pid": proc.pid,
+            "port": self.config.port,
+            "url": self.url,
+            "version": self.config.version,
+            "started_at": time.time(),
+        }
+        self.state_path.write_text(json.dumps(state, indent=2))
+
+    def wait_ready(self, progress: Progress = _quiet) -> None:
+        """Poll until cluster health is yellow or green; fail fast if the process dies."""
+        deadline = time.monotonic() + self.config.start_timeout_s
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            pid = self.running_pid()
+            if pid is None:
+                raise NodeStartError(
+                    "the OpenSearch node exited during start-up. Last log lines:\n"
+                    + self.log_tail(25),
+                    f"read the full logs with `opensearch-sparse cluster logs` ({self.node_dir})",
+                )
+            try:
+                resp = requests.get(
+                    f"{self.url}/_cluster/health",
+                    params={"wait_for_status": "yellow", "timeout": "2s"},
+                    timeout=5,
+                )
+                if resp.status_code == 200 and resp.json().get("status") in ("yellow", "green"):
+                    return
+            except requests.RequestException:
+                pass
+            progress(f"waiting for the node ({time.monotonic() - started:.0f}s)")
+            time.sleep(1)
+        tail = self.log_tail(25)
+        self.stop()
+        raise NodeStartError(
+            f"the node did not become ready within {self.config.start_timeout_s:.0f}s. "
+            "Last log lines:\n" + tail,
+            "raise --timeout / OPENSEARCH_SPARSE_START_TIMEOUT or read "
+            "`opensearch-sparse cluster logs`",
+        )
+
+    def stop(self, timeout_s: float = 60.0) -> bool:
+        """Stop the node cleanly (SIGTERM, then SIGKILL after ``timeout_s``).
+
+        Returns False when it was not running.
+        """
+        pid = self.running_pid()
+        if pid is None:
+            self.state_path.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(pid):
+            logger.warning("node %d ignored SIGTERM for %.0fs; killing it", pid, timeout_s)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            while pid_alive(pid):
+                time.sleep(0.1)
+        self.state_path.unlink(missing_ok=True)
+        return True
+
+    # --- inspection -----------------------------------------------------------------------
+
+    def status(self) -> NodeStatus:
+        pid = self.running_pid()
+        if pid is None:
+            return NodeStatus(False, self.url, node_dir=str(self.node_dir))
+        try:
+            root = requests.get(self.url, timeout=5).json()
+            health = requests.get(f"{self.url}/_cluster/health", timeout=5).json()
+            plugins = requests.get(
+                f"{self.url}/_cat/plugins", params={"format": "json"}, timeout=5
+            ).json()
+        except (requests.RequestException, ValueError):
+            return NodeStatus(True, self.url, pid, health="starting", node_dir=str(self.node_dir))
+        return NodeStatus(
+            running=True,
+            url=self.url,
+            pid=pid,
+            version=root.get("version", {}).get("number"),
+            health=health.get("status"),
+            plugins=tuple(sorted({p["component"] for p in plugins})),
+            node_dir=str(self.node_dir),
+        )
+
+    def require_running(self) -> None:
+        if not self.is_running():
+            raise NodeNotRunningError(
+                f"no local node is running on port {self.config.port}",
+                "start one with `opensearch-sparse cluster start`",
+            )
+
+    def log_tail(self, lines: int = 50) -> str:
+        """Last lines of the server log, or of the console output when the log is not there
+        yet (e.g. the JVM failed before logging started)."""
+        for path in (self.log_path, self.console_path):
+            if path.is_file() and path.stat().st_size:
+                content = path.read_text(errors="replace").splitlines()
+                return "\n".join(content[-lines:])
+        return "(no log output)"
+
+    # --- context manager ------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCluster:
+        try:
+            self.start()
+        except BaseException:
+            if self._started_here:
+                self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started_here and not self.keep_running:
+            self.stop()

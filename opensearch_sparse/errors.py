@@ -1,0 +1,43 @@
+"""The product's own errors: each carries a one-line cause and the fix a user should try.
+
+The CLI prints ``error: <cause>`` and ``fix: <fix>`` and exits 1 for any of these, without a
+traceback (set ``OPENSEARCH_SPARSE_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+
+class SparseError(Exception):
+    """Base class: a failure the user can act on."""
+
+    def __init__(self, cause: str, fix: str | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return self.cause if not self.fix else f"{self.cause} (fix: {self.fix})"
+
+
+class JavaNotFoundError(SparseError):
+    """No Java runtime of a version the pinned OpenSearch supports."""
+
+
+class ArtifactError(SparseError):
+    """A Maven artifact could not be fetched, is missing upstream, or failed verification."""
+
+
+class PortInUseError(SparseError):
+    """The HTTP port the node should bind is already taken by another process."""
+
+
+class NodeStartError(SparseError):
+    """The node exited or never became ready; the message carries the tail of its log."""
+
+
+class NodeNotRunningError(SparseError):
+    """An action needs the local node, and it is not running."""
+
+
+class ClusterUnreachableError(SparseError):
+    """Nothing answers at the configured cluster URL."""
