@@ -82,8 +82,9 @@ class ClusterConfig:
     username: str | None = field(default_factory=lambda: env("USERNAME"))
     password: str | None = field(default_factory=lambda: env("PASSWORD"))
     verify_certs: bool = field(
-        default_factory=lambda: (env("VERIFY_CERTS", "true") or "true").lower()
-        not in ("0", "false", "no")
+        default_factory=lambda: (
+            (env("VERIFY_CERTS", "true") or "true").lower() not in ("0", "false", "no")
+        )
     )
     ca_certs: str | None = field(default_factory=lambda: env("CA_CERTS"))
     timeout_s: float = field(default_factory=lambda: float(env("TIMEOUT", "60") or 60))

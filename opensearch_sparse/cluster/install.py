@@ -147,8 +147,14 @@ def service_user() -> tuple[int, int] | None:
         entry = pwd.getpwnam(config.SERVICE_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             config.SERVICE_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                config.SERVICE_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -187,10 +193,14 @@ def prepare_node(dist: Path, node_dir: Path, port: int, heap: str) -> None:
     jvm = (dist / "config" / "jvm.options").read_text()
     jvm = jvm.replace("-XX:HeapDumpPath=data", f"-XX:HeapDumpPath={node_dir / 'data'}")
     jvm = jvm.replace("logs/", f"{node_dir / 'logs'}/")
+    # The heap comes from jvm.options.d/heap.options only.
+    jvm = "\n".join(line for line in jvm.splitlines() if not line.startswith(("-Xms", "-Xmx")))
     (conf / "jvm.options").write_text(jvm)
     (conf / "jvm.options.d" / "heap.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
     yml = "".join(f"{k}: {json.dumps(v)}\n" for k, v in node_settings(node_dir, port).items())
-    (conf / "opensearch.yml").write_text("# written by opensearch-sparse; edits are replaced\n" + yml)
+    (conf / "opensearch.yml").write_text(
+        "# written by opensearch-sparse; edits are replaced\n" + yml
+    )
 
     _link_pytorch_cache(dist / "pytorch", node_dir / "data" / "ml_cache" / "pytorch")
     owner = service_user()
@@ -233,6 +243,6 @@ def _ensure_traversable(path: Path) -> None:
         if not mode & 0o001:
             raise NodeStartError(
                 f"{parent} is not traversable by the service user {config.SERVICE_USER}",
-                "choose a home outside it with --home or OPENSEARCH_SPARSE_HOME "
-                "(e.g. /var/lib/opensearch-sparse)",
+                "put the node elsewhere with --home / --data-dir "
+                "(e.g. under /var/lib/opensearch-sparse), or open it with chmod o+x",
             )

@@ -87,6 +87,7 @@ class LocalCluster:
         home: Path | None = None,
         data_dir: Path | None = None,
         version: str | None = None,
+        start_timeout_s: float | None = None,
         keep_running: bool = False,
     ) -> None:
         base = node or config.NodeConfig()
@@ -98,6 +99,7 @@ class LocalCluster:
                 "home": home,
                 "data_dir": data_dir,
                 "version": version,
+                "start_timeout_s": start_timeout_s,
             }.items()
             if v is not None
         }

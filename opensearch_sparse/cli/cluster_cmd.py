@@ -1,0 +1,138 @@
+"""`opensearch-sparse cluster start | stop | status | logs`: the embedded local node."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from opensearch_sparse.cli import output
+from opensearch_sparse.cluster import LocalCluster
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def node_options(func: F) -> F:
+    """Flags shared by every cluster command; each falls back to OPENSEARCH_SPARSE_* env."""
+    options = [
+        click.option("--port", type=int, default=None, help="HTTP port [env PORT; 9200]"),
+        click.option(
+            "--home",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Cache for downloads, the installed node and node folders [env HOME]",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="This node's folder (config, data, logs) [env DATA_DIR; <home>/nodes/node-PORT]",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _cluster(
+    port: int | None, home: Path | None, data_dir: Path | None, **kw: object
+) -> LocalCluster:
+    return LocalCluster(
+        port=port,
+        home=home.expanduser().resolve() if home else None,
+        data_dir=data_dir.expanduser().resolve() if data_dir else None,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@click.group("cluster")
+def cluster() -> None:
+    """Run a real local OpenSearch node (no Docker needed)."""
+
+
+@cluster.command()
+@node_options
+@click.option("--heap", default=None, help="JVM heap, e.g. 1g [env HEAP; 1g]")
+@click.option("--version", "version", default=None, help="OpenSearch version [env VERSION]")
+@click.option("--timeout", type=float, default=None, help="Seconds to wait for readiness")
+def start(
+    port: int | None,
+    home: Path | None,
+    data_dir: Path | None,
+    heap: str | None,
+    version: str | None,
+    timeout: float | None,
+) -> None:
+    """Download (first time only), install and start the node; wait until it is ready."""
+    node = _cluster(port, home, data_dir, heap=heap, version=version, start_timeout_s=timeout)
+    if node.is_running():
+        output.info(f"already running at {node.url} (pid {node.running_pid()})")
+        return
+    began = time.monotonic()
+    with output.spinner(f"starting OpenSearch {node.config.version}") as progress:
+        node.start(progress)
+    output.info(f"ready in {time.monotonic() - began:.0f}s; data in {node.node_dir}")
+    click.echo(node.url)
+
+
+@cluster.command()
+@node_options
+def stop(port: int | None, home: Path | None, data_dir: Path | None) -> None:
+    """Stop the node cleanly; its data stays for the next start."""
+    node = _cluster(port, home, data_dir)
+    if node.stop():
+        output.info(f"stopped the node at {node.url}")
+    else:
+        output.info(f"no node was running at {node.url}")
+
+
+@cluster.command()
+@node_options
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON")
+def status(port: int | None, home: Path | None, data_dir: Path | None, as_json: bool) -> None:
+    """Version, plugins and health of the local node (exit 3 when it is not running)."""
+    node = _cluster(port, home, data_dir)
+    info = node.status()
+    if as_json:
+        output.emit_json(asdict(info))
+    elif info.running:
+        click.echo(f"running   {info.url} (pid {info.pid})")
+        click.echo(f"version   {info.version}")
+        click.echo(f"health    {info.health}")
+        click.echo(f"plugins   {', '.join(info.plugins) or '-'}")
+        click.echo(f"data      {info.node_dir}")
+    else:
+        click.echo(f"stopped   {info.url} (data in {info.node_dir})")
+    if not info.running:
+        raise SystemExit(3)
+
+
+@cluster.command()
+@node_options
+@click.option("-n", "--lines", type=int, default=50, show_default=True)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines")
+def logs(
+    port: int | None, home: Path | None, data_dir: Path | None, lines: int, follow: bool
+) -> None:
+    """Show the tail of the node's log."""
+    node = _cluster(port, home, data_dir)
+    click.echo(node.log_tail(lines))
+    if not follow:
+        return
+    path = node.log_path
+    with path.open(errors="replace") as handle:
+        handle.seek(0, 2)
+        try:
+            while True:
+                line = handle.readline()
+                if line:
+                    click.echo(line, nl=False)
+                else:
+                    time.sleep(0.5)
+        except KeyboardInterrupt:
+            return
