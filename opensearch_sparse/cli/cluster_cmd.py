@@ -13,7 +13,6 @@ import click
 from opensearch_sparse.cli import output
 from opensearch_sparse.cluster import LocalCluster
 
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
