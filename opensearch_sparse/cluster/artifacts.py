@@ -144,10 +144,20 @@ class MavenRepository:
         return [self.fetch(a) for a in arts]
 
     def _download(self, art: Artifact) -> None:
+        output = self._run_mvn(art, strict=True)
+        if output and "no checksums available" in output:
+            # Central publishes some plugin zips without any checksum file: fetch them
+            # without Maven's check; verified() then checks the archive's own CRCs.
+            output = self._run_mvn(art, strict=False)
+        if output is not None:
+            raise classify_maven_failure(art, output)
+
+    def _run_mvn(self, art: Artifact, *, strict: bool) -> str | None:
+        """Run ``mvn dependency:get``; None on success, else Maven's output."""
         cmd = [
             self.mvn,
             "-B",
-            "--strict-checksums",
+            *(["--strict-checksums"] if strict else []),
             "dependency:get",
             f"-Dartifact={art.coordinates}",
             "-Dtransitive=false",
@@ -161,8 +171,7 @@ class MavenRepository:
                 f"downloading {art.coordinates} took more than 30 minutes",
                 "check the network connection to Maven Central and retry",
             ) from exc
-        if proc.returncode != 0:
-            raise classify_maven_failure(art, proc.stdout + proc.stderr)
+        return None if proc.returncode == 0 else proc.stdout + proc.stderr
 
 
 _NETWORK_PATTERNS = re.compile(
@@ -174,20 +183,20 @@ _NETWORK_PATTERNS = re.compile(
 
 def classify_maven_failure(art: Artifact, output: str) -> ArtifactError:
     """Turn Maven's long error output into one cause and one fix."""
-    if _NETWORK_PATTERNS.search(output):
-        return ArtifactError(
-            f"cannot reach Maven Central to fetch {art.coordinates}",
-            "check network access (or Maven's proxy/mirror settings in ~/.m2/settings.xml)",
-        )
-    if "not found" in output.lower() or "Could not find artifact" in output:
-        return ArtifactError(
-            f"{art.coordinates} is not published on Maven Central",
-            "choose another OpenSearch version with --version (see README: version choice)",
-        )
     if "checksum" in output.lower():
         return ArtifactError(
             f"{art.coordinates} failed Maven's checksum verification",
             "retry; if it persists, the Maven mirror serves a bad file",
+        )
+    if "Could not find artifact" in output or "was not found in" in output:
+        return ArtifactError(
+            f"{art.coordinates} is not published on Maven Central",
+            "choose another OpenSearch version with --version (see README: version choice)",
+        )
+    if _NETWORK_PATTERNS.search(output):
+        return ArtifactError(
+            f"cannot reach Maven Central to fetch {art.coordinates}",
+            "check network access (or Maven's proxy/mirror settings in ~/.m2/settings.xml)",
         )
     tail = " | ".join(line for line in output.splitlines() if "[ERROR]" in line)[:400]
     return ArtifactError(

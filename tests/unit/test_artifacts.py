@@ -115,7 +115,7 @@ def test_missing_mvn_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     [
         ("[ERROR] Could not transfer artifact ... UnknownHostException", "cannot reach"),
         ("[ERROR] Could not find artifact org.example:thing:zip:1.0.0 in central", "not published"),
-        ("[ERROR] Checksum validation failed", "checksum"),
+        ("[ERROR] Could not transfer artifact x: Checksum validation failed", "checksum"),
         ("[ERROR] something else entirely", "Maven failed"),
     ],
 )
