@@ -8,6 +8,8 @@ from opensearch_sparse import __version__
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.cluster_cmd import cluster
 from opensearch_sparse.cli.demo_cmd import demo
+from opensearch_sparse.cli.ingest_cmd import index, ingest_cmd
+from opensearch_sparse.cli.model_cmd import export, model
 from opensearch_sparse.errors import SparseError
 
 
@@ -23,6 +25,10 @@ def cli() -> None:
 
 cli.add_command(cluster)
 cli.add_command(demo)
+cli.add_command(export)
+cli.add_command(model)
+cli.add_command(index)
+cli.add_command(ingest_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,148 @@
+"""`opensearch-sparse index create` and `opensearch-sparse ingest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from opensearch_sparse.cli import output
+from opensearch_sparse.cli.common import connect, connection_options
+from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
+from opensearch_sparse.encoders import DocumentEncoder
+from opensearch_sparse.errors import SparseError
+from opensearch_sparse.ingest import create_index, ingest
+
+
+@click.group("index")
+def index() -> None:
+    """Create indices with a rank_features field and a sparse_encoding pipeline."""
+
+
+@index.command("create")
+@click.argument("name")
+@click.option("--model-id", default=None, help="Deployed model for the ingest pipeline")
+@click.option("--prune-ratio", type=float, default=None, help="max_ratio pruning in the pipeline")
+@click.option("--batch-size", type=int, default=None, help="Documents per predict call")
+@click.option("--replace", is_flag=True, help="Drop and recreate an existing index")
+@connection_options
+def create(
+    name: str,
+    model_id: str | None,
+    prune_ratio: float | None,
+    batch_size: int | None,
+    replace: bool,
+    **conn: Any,
+) -> None:
+    """Create NAME: text + title for BM25, text_sparse (rank_features) for sparse search."""
+    client = connect(**conn)
+    pipeline = create_index(
+        client,
+        name,
+        model_id=model_id,
+        prune_ratio=prune_ratio,
+        batch_size=batch_size,
+        replace=replace,
+    )
+    suffix = (
+        f" with default pipeline {pipeline}" if pipeline else " (no pipeline: use --encode local)"
+    )
+    output.info(f"created index {name}{suffix}")
+
+
+@click.command("ingest")
+@click.argument("index_name")
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option(
+    "--encode",
+    type=click.Choice(["pipeline", "local"]),
+    default="pipeline",
+    show_default=True,
+    help="pipeline: ml-commons encodes in the cluster; local: onnxruntime here",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Exported zip or folder (needed for --encode local)",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "fail"]),
+    default="skip",
+    show_default=True,
+    help="A bad corpus line is reported and skipped, or stops the run",
+)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@connection_options
+def ingest_cmd(
+    index_name: str,
+    corpus: Path,
+    encode: str,
+    model_path: Path | None,
+    on_error: str,
+    batch_size: int,
+    **conn: Any,
+) -> None:
+    """Stream a BEIR corpus.jsonl(.gz) into INDEX_NAME, idempotently (ids from the corpus)."""
+    client = connect(**conn)
+    if not client.indices.exists(index=index_name):
+        raise SparseError(
+            f"index {index_name} does not exist", "create it with `opensearch-sparse index create`"
+        )
+    encoder = None
+    if encode == "local":
+        if model_path is None:
+            raise SparseError("--encode local needs --model", "pass the exported zip: --model PATH")
+        encoder = DocumentEncoder(model_path)
+    total = count_lines(corpus)
+    read = ReadReport()
+    columns = (
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=output.err) as bar:
+        task = bar.add_task("ingest", total=total, rate="")
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            speed = bar.tasks[0].speed
+            bar.update(task, rate=f"{speed:.1f} docs/s" if speed else "")
+
+        report = ingest(
+            client,
+            index_name,
+            read_corpus(corpus, on_error=on_error, report=read),
+            encoder=encoder,
+            chunk_size=batch_size,
+            on_progress=advance,
+        )
+    for line_no, reason in read.bad:
+        output.info(f"skipped line {line_no}: {reason}")
+    for doc_id, reason in report.failed[:20]:
+        output.info(f"failed document {doc_id}: {reason}")
+    if len(report.failed) > 20:
+        output.info(f"... and {len(report.failed) - 20} more failed documents")
+    output.info(
+        f"{read.lines} lines read, {len(read.bad)} bad lines skipped, "
+        f"{report.sent} documents sent, "
+        f"{len(report.failed)} failed, {report.stored} stored in {index_name}; "
+        f"{report.rate:.1f} docs/s over {report.seconds:.0f}s"
+    )
+    if not report.complete:
+        raise SystemExit(1)

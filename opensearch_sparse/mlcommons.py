@@ -1,0 +1,293 @@
+"""ml-commons, on opensearch-py's ``client.ml``: model groups, chunked registration, deploy with
+task polling, sparse predict, and teardown.
+
+Registration is content-addressed: a zip whose sha256 is already registered is reused, so
+running the same command twice never piles up copies of one model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import NotFoundError, TransportError
+
+from opensearch_sparse import config
+from opensearch_sparse.errors import SparseError
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 10_000_000  # ml-commons' maximum chunk size
+Progress = Callable[[str], None]
+
+
+class ModelDeployError(SparseError):
+    """ml-commons reported a failed deploy (its message is carried verbatim)."""
+
+
+class ModelNotFoundError(SparseError):
+    """No model with that id (or name) is registered."""
+
+
+class ModelPackageError(SparseError):
+    """The zip is not an ml-commons model package this tool can register."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: str
+    name: str
+    state: str
+    model_format: str
+    function_name: str
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A zip ready for ml-commons: the file, its sha256 and what its manifest says."""
+
+    path: Path
+    sha256: str
+    size: int
+    model_format: str
+    name: str
+
+    @classmethod
+    def open(cls, path: Path) -> ModelPackage:
+        if not path.is_file():
+            raise ModelPackageError(
+                f"{path} does not exist", "export one with `opensearch-sparse export`"
+            )
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                manifest = (
+                    json.loads(archive.read("manifest.json")) if "manifest.json" in names else {}
+                )
+        except zipfile.BadZipFile as exc:
+            raise ModelPackageError(f"{path} is not a zip file", "re-export the model") from exc
+        if any(n.endswith(".onnx") for n in names):
+            fmt = "ONNX"
+        elif any(n.endswith(".pt") for n in names):
+            fmt = "TORCH_SCRIPT"
+        else:
+            raise ModelPackageError(
+                f"{path} holds neither a .onnx nor a .pt model at its root",
+                "export it with `opensearch-sparse export`",
+            )
+        if "tokenizer.json" not in names:
+            raise ModelPackageError(f"{path} has no tokenizer.json", "re-export the model")
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        name = str(manifest.get("name") or path.stem)
+        return cls(path, digest.hexdigest(), path.stat().st_size, fmt, name)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class MLCommons:
+    """The ml-commons calls the product makes, with the product's errors."""
+
+    def __init__(self, client: OpenSearch, poll_interval_s: float = 1.0) -> None:
+        self.client = client
+        self.ml = client.plugins.ml
+        self.poll_interval_s = poll_interval_s
+
+    # --- settings -------------------------------------------------------------------------
+
+    def apply_settings(self) -> dict[str, str]:
+        """Make the cluster accept and run local models; returns the settings it changed."""
+        current = self.client.cluster.get_settings(include_defaults=True, flat_settings=True)
+        merged = {**current["defaults"], **current["persistent"], **current["transient"]}
+        changes = {
+            k: v for k, v in config.ML_COMMONS_SETTINGS.items() if str(merged.get(k)).lower() != v
+        }
+        if changes:
+            self.client.cluster.put_settings(body={"persistent": changes})
+        return changes
+
+    # --- groups and registration ----------------------------------------------------------
+
+    def model_group(self, name: str, description: str = "") -> str:
+        """The id of the model group called ``name``, created when missing."""
+        found = self.ml.search_model_group(
+            body={"query": {"term": {"name.keyword": name}}, "size": 1}
+        )
+        hits = found.get("hits", {}).get("hits", [])
+        if hits:
+            return str(hits[0]["_id"])
+        created = self.ml.register_model_group(
+            body={"name": name, "description": description or f"{name} (opensearch-sparse)"}
+        )
+        return str(created["model_group_id"])
+
+    def find_by_hash(self, sha256: str) -> ModelInfo | None:
+        """A registered (not deleted) model whose content hash is ``sha256``."""
+        body = {
+            "query": {
+                "bool": {
+                    "must": [{"term": {"model_content_hash_value": sha256}}],
+                    "must_not": [{"exists": {"field": "chunk_number"}}],
+                }
+            },
+            "size": 10,
+        }
+        try:
+            hits = self.ml.search_models(body=body)["hits"]["hits"]
+        except NotFoundError:  # no model index yet
+            return None
+        usable = [h for h in hits if h["_source"].get("model_state") not in ("REGISTER_FAILED",)]
+        return _info(usable[0]) if usable else None
+
+    def register(
+        self,
+        package: ModelPackage,
+        *,
+        group: str = "opensearch-sparse",
+        name: str | None = None,
+        progress: Progress = _quiet,
+    ) -> tuple[str, bool]:
+        """Register the zip (chunked upload); returns (model_id, reused)."""
+        existing = self.find_by_hash(package.sha256)
+        if existing:
+            return existing.model_id, True
+        group_id = self.model_group(group)
+        total = max(1, math.ceil(package.size / CHUNK_BYTES))
+        meta = self.ml.register_model_meta(
+            body={
+                "name": name or package.name,
+                "version": "1",
+                "model_group_id": group_id,
+                "description": f"{package.path.name} sha256:{package.sha256[:12]}",
+                "function_name": "SPARSE_ENCODING",
+                "model_format": package.model_format,
+                "model_content_size_in_bytes": package.size,
+                "model_content_hash_value": package.sha256,
+                "total_chunks": total,
+            }
+        )
+        model_id = str(meta["model_id"])
+        with package.path.open("rb") as handle:
+            for number in range(total):
+                progress(f"uploading chunk {number + 1}/{total}")
+                self.ml.upload_chunk(
+                    model_id=model_id,
+                    chunk_number=number,
+                    body=handle.read(CHUNK_BYTES),
+                    headers={"Content-Type": "application/json"},
+                )
+        return model_id, False
+
+    # --- deploy and predict ---------------------------------------------------------------
+
+    def deploy(
+        self, model_id: str, *, timeout_s: float = 600.0, progress: Progress = _quiet
+    ) -> None:
+        """Deploy and wait for the task; the server's error text is surfaced verbatim.
+
+        Always asks the server, even when the model document says DEPLOYED: after a node
+        restart that state can be stale.
+        """
+        self.get(model_id)
+        try:
+            task_id = self.ml.deploy_model(model_id=model_id)["task_id"]
+        except TransportError as exc:
+            raise ModelDeployError(
+                f"deploy of {model_id} was refused: {_reason(exc)}",
+                "check `opensearch-sparse cluster logs` and the ml-commons settings",
+            ) from exc
+        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            task = self.ml.get_task(task_id=task_id)
+            if task.get("state") == "COMPLETED":
+                return
+            if task.get("state") == "FAILED":
+                raise ModelDeployError(
+                    f"deploy of {model_id} failed: {task.get('error', 'no error message')}",
+                    "read the node log (`opensearch-sparse cluster logs`) for the full trace",
+                )
+            progress(f"deploying ({task.get('state', '?')}, {time.monotonic() - started:.0f}s)")
+            time.sleep(self.poll_interval_s)
+        raise ModelDeployError(
+            f"deploy of {model_id} did not finish within {timeout_s:.0f}s (task {task_id})",
+            "raise --timeout, or check the node's memory and log",
+        )
+
+    def predict_sparse(self, model_id: str, texts: list[str]) -> list[dict[str, float]]:
+        """The server's token weights for each text (one map per text)."""
+        resp = self.ml.predict(
+            algorithm_name="sparse_encoding", model_id=model_id, body={"text_docs": texts}
+        )
+        results = []
+        for item in resp["inference_results"]:
+            data = item["output"][0]["dataAsMap"]["response"]
+            results.append({str(k): float(v) for k, v in data[0].items()})
+        return results
+
+    # --- inspection and teardown ----------------------------------------------------------
+
+    def get(self, model_id: str) -> ModelInfo:
+        try:
+            doc = self.ml.get_model(model_id=model_id)
+        except NotFoundError as exc:
+            raise ModelNotFoundError(
+                f"no model {model_id} in ml-commons",
+                "list models with `opensearch-sparse model list`",
+            ) from exc
+        return _info({"_id": model_id, "_source": doc})
+
+    def list(self) -> list[ModelInfo]:
+        body = {
+            "query": {"bool": {"must_not": [{"exists": {"field": "chunk_number"}}]}},
+            "size": 1000,
+        }
+        try:
+            hits = self.ml.search_models(body=body)["hits"]["hits"]
+        except NotFoundError:
+            return []
+        return [_info(h) for h in hits]
+
+    def undeploy(self, model_id: str) -> None:
+        self.get(model_id)
+        self.ml.undeploy_model(model_id=model_id)
+
+    def delete(self, model_id: str) -> None:
+        """Undeploy when needed, then delete."""
+        if self.get(model_id).state in ("DEPLOYED", "PARTIALLY_DEPLOYED", "DEPLOYING"):
+            self.ml.undeploy_model(model_id=model_id)
+        self.ml.delete_model(model_id=model_id)
+
+
+def _info(hit: dict[str, Any]) -> ModelInfo:
+    src = hit["_source"]
+    return ModelInfo(
+        model_id=str(hit["_id"]),
+        name=str(src.get("name", "")),
+        state=str(src.get("model_state", "")),
+        model_format=str(src.get("model_format", "")),
+        function_name=str(src.get("algorithm", src.get("function_name", ""))),
+        content_hash=src.get("model_content_hash_value"),
+    )
+
+
+def _reason(exc: TransportError) -> str:
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error", {})
+    if isinstance(error, dict):
+        return str(error.get("reason") or error)
+    return str(error or exc)

@@ -1,0 +1,82 @@
+"""Corpus reading: every bad line is named by its number; nothing valid is lost."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from opensearch_sparse.corpus import (
+    CorpusError,
+    ReadReport,
+    count_lines,
+    parse_line,
+    read_corpus,
+)
+
+GOOD = [
+    {"_id": "a", "title": "Wings", "text": "stall at high angle"},
+    {"_id": 7, "text": "integer ids become strings"},
+    {"_id": "c", "title": "title only"},
+]
+
+
+def _write(path: Path, lines: list[bytes]) -> Path:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as handle:
+        handle.write(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _mixed() -> list[bytes]:
+    good = [json.dumps(g).encode() for g in GOOD]
+    return [
+        good[0],
+        b"{not json",
+        good[1],
+        json.dumps({"_id": "x", "title": "", "text": "   "}).encode(),
+        json.dumps({"_id": "y", "text": 42}).encode(),
+        b"",
+        "\u00e9t\u00e9".encode("latin-1"),
+        json.dumps(["a", "list"]).encode(),
+        json.dumps({"text": "no id"}).encode(),
+        good[2],
+    ]
+
+
+@pytest.mark.parametrize("name", ["corpus.jsonl", "corpus.jsonl.gz"])
+def test_skip_reports_each_bad_line_and_keeps_every_good_one(tmp_path: Path, name: str) -> None:
+    path = _write(tmp_path / name, _mixed())
+    report = ReadReport()
+    docs = list(read_corpus(tmp_path, on_error="skip", report=report))
+    assert [d.doc_id for d in docs] == ["a", "7", "c"]
+    assert docs[0].content == "Wings\nstall at high angle"
+    assert docs[2].content == "title only"
+    assert [n for n, _ in report.bad] == [2, 4, 5, 7, 8, 9]
+    reasons = dict(report.bad)
+    assert "invalid JSON" in reasons[2]
+    assert "no text" in reasons[4]
+    assert "text is not a string" in reasons[5]
+    assert "UTF-8" in reasons[7]
+    assert "not a JSON object" in reasons[8]
+    assert "_id" in reasons[9]
+    assert (report.lines, report.documents) == (9, 3)
+    assert count_lines(path) == 9
+
+
+def test_fail_stops_at_the_first_bad_line_with_its_number(tmp_path: Path) -> None:
+    _write(tmp_path / "corpus.jsonl", _mixed())
+    with pytest.raises(CorpusError, match=r"corpus.jsonl:2: invalid JSON"):
+        list(read_corpus(tmp_path, on_error="fail"))
+
+
+def test_missing_corpus_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match=r"no corpus\.jsonl"):
+        list(read_corpus(tmp_path))
+
+
+def test_parse_line_rejects_boolean_id() -> None:
+    with pytest.raises(ValueError, match="_id"):
+        parse_line(json.dumps({"_id": True, "text": "x"}).encode())
