@@ -17,6 +17,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from opensearch_sparse.errors import SparseError
+from opensearch_sparse.query_encoder import load_tokenizer_json
 
 MAX_LENGTH = 512
 
@@ -35,15 +36,15 @@ def _read_package(path: Path) -> tuple[bytes, str]:
                     f"{path} holds no .onnx model (local encoding runs ONNX only)",
                     "export with --format onnx",
                 )
-            return archive.read(onnx_names[0]), archive.read("tokenizer.json").decode()
+            return archive.read(onnx_names[0]), load_tokenizer_json(path)
     folder = path if path.is_dir() else path.parent
     model = path if path.suffix == ".onnx" else next(iter(sorted(folder.glob("*.onnx"))), None)
-    if model is None or not (folder / "tokenizer.json").is_file():
+    if model is None:
         raise EncoderError(
             f"{path} is not an exported model (need model.onnx and tokenizer.json)",
             "export one with `opensearch-sparse export MODEL --out DIR`",
         )
-    return model.read_bytes(), (folder / "tokenizer.json").read_text()
+    return model.read_bytes(), load_tokenizer_json(folder)
 
 
 class DocumentEncoder:

@@ -1,0 +1,101 @@
+"""Inference-free query encoding: tokenize, keep each token once, weight it by its IDF.
+
+No model runs here (and no torch): the tokenizer is the document encoder's own, so query
+tokens are spelled exactly as the index stores them (``##`` pieces, lowercased, accents
+handled by the tokenizer's normalizer, no special tokens).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from opensearch_sparse.errors import SparseError
+from opensearch_sparse.idf import IdfTable
+
+#: neural_sparse accepts query weights in (0, 64].
+MAX_QUERY_WEIGHT = 64.0
+#: Queries longer than this many distinct tokens keep the highest-weighted ones, so a pasted
+#: page of text cannot turn into thousands of clauses.
+MAX_QUERY_TOKENS = 256
+
+
+class TokenizerError(SparseError):
+    """No usable tokenizer.json at the given path."""
+
+
+def load_tokenizer_json(path: Path) -> str:
+    """tokenizer.json text from an exported zip, a model folder, or the file itself."""
+    path = Path(path)
+    try:
+        if path.is_file() and path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                return archive.read("tokenizer.json").decode()
+        file = path / "tokenizer.json" if path.is_dir() else path
+        return file.read_text()
+    except (KeyError, FileNotFoundError, zipfile.BadZipFile) as exc:
+        raise TokenizerError(
+            f"no tokenizer.json in {path}",
+            "pass the exported model zip or the model folder with --tokenizer / --model",
+        ) from exc
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    return Tokenizer.from_str(load_tokenizer_json(path))
+
+
+@dataclass(frozen=True)
+class EncodedQuery:
+    """Token weights to send, and what was dropped and why (for empty-result explanations)."""
+
+    weights: dict[str, float]
+    dropped_tokens: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.weights
+
+
+class QueryEncoder:
+    """Text -> ``{token: idf}`` for ``neural_sparse.query_tokens``."""
+
+    def __init__(
+        self, tokenizer: Tokenizer, idf: IdfTable, *, max_tokens: int = MAX_QUERY_TOKENS
+    ) -> None:
+        self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.idf = idf
+        self.max_tokens = max_tokens
+        self._special = {
+            int(i) for i, t in self.tokenizer.get_added_tokens_decoder().items() if t.special
+        }
+
+    @classmethod
+    def from_paths(cls, model: Path, idf: Path) -> QueryEncoder:
+        return cls(load_tokenizer(model), IdfTable.load(idf))
+
+    def tokens(self, text: str) -> list[str]:
+        """Distinct tokens of ``text`` as the index spells them, in first-seen order."""
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        seen: dict[str, None] = {}
+        for token_id, token in zip(encoding.ids, encoding.tokens, strict=True):
+            if token_id not in self._special:
+                seen.setdefault(token, None)
+        return list(seen)
+
+    def encode(self, text: str) -> EncodedQuery:
+        weights = {}
+        for token in self.tokens(text):
+            weight = min(self.idf[token], MAX_QUERY_WEIGHT)
+            if weight > 0:
+                weights[token] = weight
+        dropped = 0
+        if len(weights) > self.max_tokens:
+            dropped = len(weights) - self.max_tokens
+            kept = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_tokens]
+            weights = dict(kept)
+        return EncodedQuery(weights, dropped)

@@ -1,0 +1,108 @@
+"""IDF formula, streaming build, file format, and inference-free query encoding, checked on
+hand-computed examples with the real bert-base-uncased WordPiece tokenizer of splade-tiny."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from opensearch_sparse.idf import IdfError, IdfTable, idf_value
+from opensearch_sparse.query_encoder import (
+    MAX_QUERY_WEIGHT,
+    QueryEncoder,
+    TokenizerError,
+    load_tokenizer,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(shared_dir: Path):  # type: ignore[no-untyped-def]
+    return load_tokenizer(shared_dir / "models" / "splade-tiny")
+
+
+DOCS = ["The wing stalls.", "Wing flutter at Mach two", "the café"]
+
+
+def test_idf_formula_by_hand() -> None:
+    # N = 3, df = 1: ln(1 + 2.5 / 1.5)
+    assert idf_value(3, 1) == pytest.approx(math.log(1 + 2.5 / 1.5))
+    # A token in every document still weighs more than zero.
+    assert idf_value(3, 3) == pytest.approx(math.log(1 + 0.5 / 3.5))
+
+
+def test_build_counts_each_token_once_per_document(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    table = IdfTable.build([*DOCS, "wing wing wing"], tokenizer, batch_size=2)
+    n = 4
+    assert table["wing"] == pytest.approx(idf_value(n, 3))  # 3 documents, repeats count once
+    assert table["the"] == pytest.approx(idf_value(n, 2))  # "The" is lowercased
+    assert table["cafe"] == pytest.approx(idf_value(n, 1))  # accents stripped as the tokenizer does
+    assert "[CLS]" not in table.weights and "[SEP]" not in table.weights
+    assert table["zeppelin"] == 1.0  # never seen
+
+
+def test_build_matches_in_memory_count_for_word_pieces(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    docs = ["flutteringly", "fluttering"]
+    table = IdfTable.build(docs, tokenizer)
+    pieces = tokenizer.encode("flutteringly", add_special_tokens=False).tokens
+    assert any(p.startswith("##") for p in pieces)
+    for piece in pieces:
+        df = sum(piece in tokenizer.encode(d, add_special_tokens=False).tokens for d in docs)
+        assert table[piece] == pytest.approx(idf_value(2, df))
+
+
+def test_save_load_round_trip_in_opensearch_format(tmp_path: Path, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    table = IdfTable.build(DOCS, tokenizer)
+    path = tmp_path / "idf.json"
+    table.save(path)
+    raw = json.loads(path.read_text())
+    assert isinstance(raw, dict) and all(isinstance(v, float) for v in raw.values())
+    assert IdfTable.load(path) == table
+
+
+def test_bad_idf_files_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(IdfError, match="not found"):
+        IdfTable.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text('{"a": "x"}')
+    with pytest.raises(IdfError, match="token: weight"):
+        IdfTable.load(tmp_path / "bad.json")
+
+
+def test_query_encoding_by_hand(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    idf = IdfTable({"wing": 2.5, "the": 0.3, "hyper": 100.0, "##sonic": 0.7})
+    encoder = QueryEncoder(tokenizer, idf)
+    q = encoder.encode("The WING hypersonic, the wing!")
+    # Binary presence: "the" and "wing" once; "hypersonic" -> hyper + ##sonic; punctuation
+    # is unseen in this table so weighs 1.0; the weight of "hyper" is clipped to 64.
+    assert q.weights == {
+        "the": 0.3,
+        "wing": 2.5,
+        "hyper": MAX_QUERY_WEIGHT,
+        "##sonic": 0.7,
+        ",": 1.0,
+        "!": 1.0,
+    }
+
+
+def test_queries_without_tokens_are_empty(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    encoder = QueryEncoder(tokenizer, IdfTable({}))
+    assert encoder.encode("").empty
+    assert encoder.encode("   \t\n ").empty
+    assert encoder.encode("\x00\x01\x02").empty
+
+
+def test_huge_query_keeps_the_heaviest_tokens(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    idf = IdfTable({"aircraft": 9.0})
+    encoder = QueryEncoder(tokenizer, idf, max_tokens=5)
+    text = " ".join(f"word{i}" for i in range(2000)) + " aircraft"
+    q = encoder.encode(text)
+    assert len(q.weights) == 5
+    assert q.weights["aircraft"] == 9.0
+    assert q.dropped_tokens > 0
+
+
+def test_missing_tokenizer_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(TokenizerError, match=r"no tokenizer\.json"):
+        load_tokenizer(tmp_path)
