@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import TransportError
 
 from opensearch_sparse.config import ClusterConfig
 from opensearch_sparse.errors import ClusterUnreachableError
@@ -42,3 +43,13 @@ def check_reachable(client: OpenSearch, url: str) -> dict:
             f"no OpenSearch answers at {url}",
             "start the local node with `opensearch-sparse cluster start` or pass --url",
         ) from exc
+
+
+def server_reason(exc: TransportError) -> str:
+    """The server's own one-line reason from an error response (root cause first)."""
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error", {})
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        return str(causes[0].get("reason") or error.get("reason") or error.get("type") or exc)
+    return str(error or exc.error)

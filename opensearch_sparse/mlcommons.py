@@ -22,6 +22,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from opensearch_sparse import config
+from opensearch_sparse.client import server_reason
 from opensearch_sparse.errors import SparseError
 
 logger = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ class MLCommons:
             task_id = self.ml.deploy_model(model_id=model_id)["task_id"]
         except TransportError as exc:
             raise ModelDeployError(
-                f"deploy of {model_id} was refused: {_reason(exc)}",
+                f"deploy of {model_id} was refused: {server_reason(exc)}",
                 "check `opensearch-sparse cluster logs` and the ml-commons settings",
             ) from exc
         deadline = time.monotonic() + timeout_s
@@ -283,11 +284,3 @@ def _info(hit: dict[str, Any]) -> ModelInfo:
         function_name=str(src.get("algorithm", src.get("function_name", ""))),
         content_hash=src.get("model_content_hash_value"),
     )
-
-
-def _reason(exc: TransportError) -> str:
-    info = exc.info if isinstance(exc.info, dict) else {}
-    error = info.get("error", {})
-    if isinstance(error, dict):
-        return str(error.get("reason") or error)
-    return str(error or exc)

@@ -10,6 +10,7 @@ from opensearch_sparse.cli.cluster_cmd import cluster
 from opensearch_sparse.cli.demo_cmd import demo
 from opensearch_sparse.cli.ingest_cmd import index, ingest_cmd
 from opensearch_sparse.cli.model_cmd import export, model
+from opensearch_sparse.cli.search_cmd import idf, search
 from opensearch_sparse.errors import SparseError
 
 
@@ -29,6 +30,8 @@ cli.add_command(export)
 cli.add_command(model)
 cli.add_command(index)
 cli.add_command(ingest_cmd)
+cli.add_command(idf)
+cli.add_command(search)
 
 
 def main() -> None:

@@ -6,14 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
@@ -107,23 +99,7 @@ def ingest_cmd(
         encoder = DocumentEncoder(model_path)
     total = count_lines(corpus)
     read = ReadReport()
-    columns = (
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=output.err) as bar:
-        task = bar.add_task("ingest", total=total, rate="")
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            speed = bar.tasks[0].speed
-            bar.update(task, rate=f"{speed:.1f} docs/s" if speed else "")
-
+    with output.progress("ingest", total) as advance:
         report = ingest(
             client,
             index_name,

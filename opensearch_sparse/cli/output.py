@@ -12,6 +12,14 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from opensearch_sparse.errors import SparseError
 
@@ -37,6 +45,29 @@ def spinner(title: str) -> Iterator[Callable[[str], None]]:
             status.update(f"{title}: {message} [dim]({time.monotonic() - started:.0f}s)[/dim]")
 
         yield update
+
+
+@contextmanager
+def progress(title: str, total: int | None, unit: str = "docs") -> Iterator[Callable[[int], None]]:
+    """A bar with count, rate and ETA on stderr; yields ``advance(n)``."""
+    columns = (
+        TextColumn(f"[bold]{title}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task(title, total=total, rate="")
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            speed = bar.tasks[0].speed
+            bar.update(task, rate=f"{speed:.1f} {unit}/s" if speed else "")
+
+        yield advance
 
 
 def fail(exc: SparseError) -> None:

@@ -1,0 +1,139 @@
+"""`opensearch-sparse search` and `opensearch-sparse idf build`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from opensearchpy.helpers import scan
+from rich.table import Table
+
+from opensearch_sparse.cli import output
+from opensearch_sparse.cli.common import connect, connection_options
+from opensearch_sparse.config import env
+from opensearch_sparse.corpus import count_lines, read_corpus
+from opensearch_sparse.idf import IdfTable
+from opensearch_sparse.ingest import TEXT_FIELD
+from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
+from opensearch_sparse.search import MODES, SearchResult, SparseSearch
+
+
+def model_options(func: Any) -> Any:
+    func = click.option(
+        "--idf",
+        "idf_path",
+        type=click.Path(path_type=Path),
+        default=lambda: env("IDF"),
+        help="IDF table (idf.json) [env IDF]",
+    )(func)
+    return click.option(
+        "--model",
+        "model_path",
+        type=click.Path(path_type=Path),
+        default=lambda: env("MODEL"),
+        help="Exported model zip or folder: its tokenizer encodes queries [env MODEL]",
+    )(func)
+
+
+def _snippet(text: str, width: int = 70) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def print_result(result: SearchResult) -> None:
+    table = Table(title=f"{result.mode}: {len(result.hits)} hits", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    table.add_column("score", justify="right")
+    table.add_column("title / text")
+    for rank, hit in enumerate(result.hits, 1):
+        table.add_row(str(rank), hit.doc_id, f"{hit.score:.3f}", _snippet(hit.title or hit.text))
+    output.out.print(table)
+    output.out.print(
+        f"client {result.client_ms:.1f} ms (query encoding {result.encode_ms:.2f} ms), "
+        f"server took {result.took_ms} ms",
+        highlight=False,
+    )
+    if result.reason:
+        output.out.print(f"note: {result.reason}", highlight=False)
+
+
+@click.command()
+@click.argument("index_name")
+@click.argument("query")
+@click.option("--mode", type=click.Choice(MODES), default="sparse", show_default=True)
+@click.option("-k", "k", type=int, default=10, show_default=True)
+@click.option("--two-phase", is_flag=True, help="Use the neural_sparse two-phase processor")
+@click.option("--json", "as_json", is_flag=True)
+@model_options
+@connection_options
+def search(
+    index_name: str,
+    query: str,
+    mode: str,
+    k: int,
+    two_phase: bool,
+    as_json: bool,
+    model_path: Path | None,
+    idf_path: Path | None,
+    **conn: Any,
+) -> None:
+    """Search INDEX_NAME for QUERY in sparse, BM25 or hybrid mode."""
+    encoder = None
+    if mode != "bm25":
+        if not model_path or not idf_path:
+            raise click.UsageError("sparse and hybrid search need --model and --idf")
+        encoder = QueryEncoder.from_paths(model_path, idf_path)
+    result = SparseSearch(connect(**conn), index_name, encoder).search(
+        query, mode, k, two_phase=two_phase
+    )
+    if as_json:
+        output.emit_json(result.__dict__ | {"hits": [h.__dict__ for h in result.hits]})
+    else:
+        print_result(result)
+
+
+@click.group("idf")
+def idf() -> None:
+    """Build the IDF table that weights query tokens."""
+
+
+@idf.command("build")
+@click.argument("corpus", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--tokenizer",
+    "tokenizer_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Model folder or exported zip whose tokenizer.json to use",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--from-index", default=None, help="Count the text of an existing index instead")
+@connection_options
+def build(
+    corpus: Path | None,
+    tokenizer_path: Path,
+    out: Path,
+    from_index: str | None,
+    **conn: Any,
+) -> None:
+    """Stream CORPUS (or --from-index INDEX) once and write {token: idf} JSON to --out."""
+    if (corpus is None) == (from_index is None):
+        raise click.UsageError("give either CORPUS or --from-index INDEX")
+    tokenizer = load_tokenizer(tokenizer_path)
+    if corpus is not None:
+        total = count_lines(corpus)
+        texts = (d.content for d in read_corpus(corpus))
+    else:
+        client = connect(**conn)
+        total = int(client.count(index=from_index)["count"])
+        texts = (
+            str(h["_source"].get(TEXT_FIELD, ""))
+            for h in scan(client, index=from_index, _source=[TEXT_FIELD])
+        )
+    with output.progress("idf", total) as advance:
+        table = IdfTable.build(texts, tokenizer, on_progress=advance)
+    table.save(out)
+    output.info(f"wrote {len(table)} token weights to {out}")
+    click.echo(str(out))

@@ -1,0 +1,212 @@
+"""Search: sparse (``neural_sparse.query_tokens`` from the client-side encoder), BM25, and
+hybrid (both, normalised and combined by a search pipeline the tool creates), with typed hits.
+
+Bad queries never surface as a server 400: a query with nothing to search returns no hits and
+a reason; one the server rejects raises ``SearchError`` with the server's reason on one line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
+
+from opensearch_sparse.client import server_reason
+from opensearch_sparse.errors import SparseError
+from opensearch_sparse.ingest import SPARSE_FIELD, TEXT_FIELD, TITLE_FIELD
+from opensearch_sparse.query_encoder import EncodedQuery, QueryEncoder
+
+Mode = Literal["sparse", "bm25", "hybrid"]
+MODES: tuple[str, ...] = ("sparse", "bm25", "hybrid")
+
+HYBRID_PIPELINE = "opensearch-sparse-hybrid"
+TWO_PHASE_PIPELINE = "opensearch-sparse-two-phase"
+#: BM25 queries keep this many words: a pasted page must not exceed the clause limit.
+MAX_BM25_WORDS = 256
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class SearchError(SparseError):
+    """The cluster rejected a search, or the index cannot be searched."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc_id: str
+    score: float
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Hits plus where the time went; ``reason`` says why a result is empty or trimmed."""
+
+    mode: str
+    hits: list[Hit]
+    took_ms: int
+    client_ms: float
+    encode_ms: float = 0.0
+    reason: str | None = None
+    query_tokens: dict[str, float] = field(default_factory=dict)
+
+
+def sparse_query(weights: dict[str, float]) -> dict[str, Any]:
+    return {"neural_sparse": {SPARSE_FIELD: {"query_tokens": weights}}}
+
+
+def bm25_query(text: str) -> dict[str, Any]:
+    return {"match": {TEXT_FIELD: text}}
+
+
+def hybrid_query(text: str, weights: dict[str, float]) -> dict[str, Any]:
+    return {"hybrid": {"queries": [bm25_query(text), sparse_query(weights)]}}
+
+
+def hybrid_pipeline_body(bm25_weight: float = 0.5) -> dict[str, Any]:
+    return {
+        "description": "opensearch-sparse hybrid: min-max normalised BM25 + sparse",
+        "phase_results_processors": [
+            {
+                "normalization-processor": {
+                    "normalization": {"technique": "min_max"},
+                    "combination": {
+                        "technique": "arithmetic_mean",
+                        "parameters": {"weights": [bm25_weight, 1.0 - bm25_weight]},
+                    },
+                }
+            }
+        ],
+    }
+
+
+def two_phase_pipeline_body(
+    prune_ratio: float = 0.4, expansion_rate: float = 5.0, max_window_size: int = 10000
+) -> dict[str, Any]:
+    return {
+        "description": "opensearch-sparse: neural sparse two-phase search",
+        "request_processors": [
+            {
+                "neural_sparse_two_phase_processor": {
+                    "enabled": True,
+                    "two_phase_parameter": {
+                        "prune_ratio": prune_ratio,
+                        "expansion_rate": expansion_rate,
+                        "max_window_size": max_window_size,
+                    },
+                }
+            }
+        ],
+    }
+
+
+def clean_text(text: str) -> str:
+    """Control characters out, whitespace collapsed."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+class SparseSearch:
+    """Search one index in any mode; creates the search pipelines it needs on first use."""
+
+    def __init__(self, client: OpenSearch, index: str, encoder: QueryEncoder | None) -> None:
+        self.client = client
+        self.index = index
+        self.encoder = encoder
+        self._pipelines: set[str] = set()
+
+    def ensure_pipeline(self, name: str, body: dict[str, Any]) -> str:
+        if name not in self._pipelines:
+            self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}", body=body)
+            self._pipelines.add(name)
+        return name
+
+    def encode(self, text: str) -> EncodedQuery:
+        if self.encoder is None:
+            raise SearchError(
+                "sparse and hybrid search need the query encoder (tokenizer + IDF table)",
+                "pass --model (exported zip or folder) and --idf idf.json",
+            )
+        return self.encoder.encode(text)
+
+    def search(
+        self, text: str, mode: str = "sparse", k: int = 10, *, two_phase: bool = False
+    ) -> SearchResult:
+        if mode not in MODES:
+            raise SearchError(f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
+        if k < 1 or k > 10000:
+            raise SearchError(f"k={k} is out of range", "use 1 <= k <= 10000")
+        started = time.perf_counter()
+        text = clean_text(text)
+        notes: list[str] = []
+        words = text.split()
+        bm25_text = text
+        if len(words) > MAX_BM25_WORDS:
+            bm25_text = " ".join(words[:MAX_BM25_WORDS])
+            if mode != "sparse":
+                notes.append(f"BM25 used the first {MAX_BM25_WORDS} of {len(words)} words")
+        encoded = EncodedQuery({})
+        if mode != "bm25":
+            encoded = self.encode(text)
+            if encoded.dropped_tokens:
+                notes.append(f"kept the {len(encoded.weights)} highest-IDF query tokens")
+        encode_ms = (time.perf_counter() - started) * 1000
+        params: dict[str, Any] = {}
+        if mode == "sparse":
+            if encoded.empty:
+                return self._empty(mode, started, encode_ms, "the query has no searchable tokens")
+            query = sparse_query(encoded.weights)
+            if two_phase:
+                params["search_pipeline"] = self.ensure_pipeline(
+                    TWO_PHASE_PIPELINE, two_phase_pipeline_body()
+                )
+        elif mode == "bm25":
+            if not bm25_text:
+                return self._empty(mode, started, encode_ms, "the query is empty")
+            query = bm25_query(bm25_text)
+        else:
+            if encoded.empty and not bm25_text:
+                return self._empty(mode, started, encode_ms, "the query is empty")
+            if encoded.empty:
+                notes.append("no sparse tokens: BM25 only")
+                query = bm25_query(bm25_text)
+            else:
+                query = hybrid_query(bm25_text, encoded.weights)
+                params["search_pipeline"] = self.ensure_pipeline(
+                    HYBRID_PIPELINE, hybrid_pipeline_body()
+                )
+        body = {"size": k, "query": query, "_source": [TITLE_FIELD, TEXT_FIELD]}
+        try:
+            resp = self.client.search(index=self.index, body=body, params=params)
+        except NotFoundError as exc:
+            raise SearchError(
+                f"index {self.index} does not exist", "create and fill it first (see README)"
+            ) from exc
+        except (RequestError, TransportError) as exc:
+            raise SearchError(
+                f"the cluster rejected the {mode} query: {server_reason(exc)}"
+            ) from exc
+        hits = [
+            Hit(
+                doc_id=str(h["_id"]),
+                score=float(h["_score"]),
+                title=str(h.get("_source", {}).get(TITLE_FIELD, "")),
+                text=str(h.get("_source", {}).get(TEXT_FIELD, "")),
+            )
+            for h in resp["hits"]["hits"]
+        ]
+        return SearchResult(
+            mode=mode,
+            hits=hits,
+            took_ms=int(resp.get("took", 0)),
+            client_ms=(time.perf_counter() - started) * 1000,
+            encode_ms=encode_ms,
+            reason="; ".join(notes) or (None if hits else "no document matched"),
+            query_tokens=encoded.weights,
+        )
+
+    def _empty(self, mode: str, started: float, encode_ms: float, reason: str) -> SearchResult:
+        return SearchResult(mode, [], 0, (time.perf_counter() - started) * 1000, encode_ms, reason)
