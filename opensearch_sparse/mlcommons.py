@@ -62,6 +62,7 @@ class ModelPackage:
     size: int
     model_format: str
     name: str
+    function_name: str = "SPARSE_ENCODING"
 
     @classmethod
     def open(cls, path: Path) -> ModelPackage:
@@ -77,13 +78,17 @@ class ModelPackage:
                 )
         except zipfile.BadZipFile as exc:
             raise ModelPackageError(f"{path} is not a zip file", "re-export the model") from exc
+        function = "SPARSE_ENCODING"
         if any(n.endswith(".onnx") for n in names):
             fmt = "ONNX"
         elif any(n.endswith(".pt") for n in names):
             fmt = "TORCH_SCRIPT"
+        elif "idf.json" in names:
+            # Tokenizer + IDF only: ml-commons registers these as TORCH_SCRIPT format.
+            fmt, function = "TORCH_SCRIPT", "SPARSE_TOKENIZE"
         else:
             raise ModelPackageError(
-                f"{path} holds neither a .onnx nor a .pt model at its root",
+                f"{path} holds neither a .onnx nor a .pt model nor an idf.json at its root",
                 "export it with `opensearch-sparse export`",
             )
         if "tokenizer.json" not in names:
@@ -93,7 +98,7 @@ class ModelPackage:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         name = str(manifest.get("name") or path.stem)
-        return cls(path, digest.hexdigest(), path.stat().st_size, fmt, name)
+        return cls(path, digest.hexdigest(), path.stat().st_size, fmt, name, function)
 
 
 def _quiet(_: str) -> None:
@@ -174,7 +179,7 @@ class MLCommons:
                 "version": "1",
                 "model_group_id": group_id,
                 "description": f"{package.path.name} sha256:{package.sha256[:12]}",
-                "function_name": "SPARSE_ENCODING",
+                "function_name": package.function_name,
                 "model_format": package.model_format,
                 "model_content_size_in_bytes": package.size,
                 "model_content_hash_value": package.sha256,
@@ -229,10 +234,13 @@ class MLCommons:
             "raise --timeout, or check the node's memory and log",
         )
 
-    def predict_sparse(self, model_id: str, texts: list[str]) -> list[dict[str, float]]:
-        """The server's token weights for each text (one map per text)."""
+    def predict_sparse(
+        self, model_id: str, texts: list[str], *, algorithm: str = "sparse_encoding"
+    ) -> list[dict[str, float]]:
+        """The server's token weights for each text (one map per text); ``algorithm`` is
+        ``sparse_tokenize`` for a SPARSE_TOKENIZE model."""
         resp = self.ml.predict(
-            algorithm_name="sparse_encoding", model_id=model_id, body={"text_docs": texts}
+            algorithm_name=algorithm, model_id=model_id, body={"text_docs": texts}
         )
         results = []
         for item in resp["inference_results"]:

@@ -59,12 +59,13 @@ def sparse_query(weights: dict[str, float]) -> dict[str, Any]:
     return {"neural_sparse": {SPARSE_FIELD: {"query_tokens": weights}}}
 
 
+def server_encoded_query(text: str, model_id: str) -> dict[str, Any]:
+    """The query text is tokenized and IDF-weighted by a SPARSE_TOKENIZE model in the cluster."""
+    return {"neural_sparse": {SPARSE_FIELD: {"query_text": text, "model_id": model_id}}}
+
+
 def bm25_query(text: str) -> dict[str, Any]:
     return {"match": {TEXT_FIELD: text}}
-
-
-def hybrid_query(text: str, weights: dict[str, float]) -> dict[str, Any]:
-    return {"hybrid": {"queries": [bm25_query(text), sparse_query(weights)]}}
 
 
 def hybrid_pipeline_body(bm25_weight: float = 0.5) -> dict[str, Any]:
@@ -112,10 +113,19 @@ def clean_text(text: str) -> str:
 class SparseSearch:
     """Search one index in any mode; creates the search pipelines it needs on first use."""
 
-    def __init__(self, client: OpenSearch, index: str, encoder: QueryEncoder | None) -> None:
+    def __init__(
+        self,
+        client: OpenSearch,
+        index: str,
+        encoder: QueryEncoder | None,
+        *,
+        tokenizer_model_id: str | None = None,
+    ) -> None:
         self.client = client
         self.index = index
         self.encoder = encoder
+        #: With a SPARSE_TOKENIZE model id, sparse queries are encoded by the cluster instead.
+        self.tokenizer_model_id = tokenizer_model_id
         self._pipelines: set[str] = set()
 
     def ensure_pipeline(self, name: str, body: dict[str, Any]) -> str:
@@ -141,43 +151,45 @@ class SparseSearch:
             raise SearchError(f"k={k} is out of range", "use 1 <= k <= 10000")
         started = time.perf_counter()
         text = clean_text(text)
+        if not text:
+            return self._empty(mode, started, 0.0, "the query is empty")
         notes: list[str] = []
         words = text.split()
-        bm25_text = text
-        if len(words) > MAX_BM25_WORDS:
-            bm25_text = " ".join(words[:MAX_BM25_WORDS])
-            if mode != "sparse":
-                notes.append(f"BM25 used the first {MAX_BM25_WORDS} of {len(words)} words")
+        bm25_text = " ".join(words[:MAX_BM25_WORDS])
+        if len(words) > MAX_BM25_WORDS and mode != "sparse":
+            notes.append(f"BM25 used the first {MAX_BM25_WORDS} of {len(words)} words")
         encoded = EncodedQuery({})
-        if mode != "bm25":
+        if mode != "bm25" and not self.tokenizer_model_id:
             encoded = self.encode(text)
             if encoded.dropped_tokens:
                 notes.append(f"kept the {len(encoded.weights)} highest-IDF query tokens")
-        encode_ms = (time.perf_counter() - started) * 1000
-        params: dict[str, Any] = {}
-        if mode == "sparse":
             if encoded.empty:
-                return self._empty(mode, started, encode_ms, "the query has no searchable tokens")
-            query = sparse_query(encoded.weights)
-            if two_phase:
-                params["search_pipeline"] = self.ensure_pipeline(
-                    TWO_PHASE_PIPELINE, two_phase_pipeline_body()
-                )
-        elif mode == "bm25":
-            if not bm25_text:
-                return self._empty(mode, started, encode_ms, "the query is empty")
+                if mode == "sparse":
+                    return self._empty(
+                        mode, started, _ms(started), "the query has no searchable tokens"
+                    )
+                notes.append("no sparse tokens: BM25 only")
+        encode_ms = _ms(started)
+        params: dict[str, Any] = {}
+        if mode == "bm25" or (encoded.empty and not self.tokenizer_model_id):
             query = bm25_query(bm25_text)
         else:
-            if encoded.empty and not bm25_text:
-                return self._empty(mode, started, encode_ms, "the query is empty")
-            if encoded.empty:
-                notes.append("no sparse tokens: BM25 only")
-                query = bm25_query(bm25_text)
-            else:
-                query = hybrid_query(bm25_text, encoded.weights)
+            sparse = (
+                server_encoded_query(text, self.tokenizer_model_id)
+                if self.tokenizer_model_id
+                else sparse_query(encoded.weights)
+            )
+            if mode == "hybrid":
+                query = {"hybrid": {"queries": [bm25_query(bm25_text), sparse]}}
                 params["search_pipeline"] = self.ensure_pipeline(
                     HYBRID_PIPELINE, hybrid_pipeline_body()
                 )
+            else:
+                query = sparse
+                if two_phase:
+                    params["search_pipeline"] = self.ensure_pipeline(
+                        TWO_PHASE_PIPELINE, two_phase_pipeline_body()
+                    )
         body = {"size": k, "query": query, "_source": [TITLE_FIELD, TEXT_FIELD]}
         try:
             resp = self.client.search(index=self.index, body=body, params=params)
@@ -202,11 +214,15 @@ class SparseSearch:
             mode=mode,
             hits=hits,
             took_ms=int(resp.get("took", 0)),
-            client_ms=(time.perf_counter() - started) * 1000,
+            client_ms=_ms(started),
             encode_ms=encode_ms,
             reason="; ".join(notes) or (None if hits else "no document matched"),
             query_tokens=encoded.weights,
         )
 
     def _empty(self, mode: str, started: float, encode_ms: float, reason: str) -> SearchResult:
-        return SearchResult(mode, [], 0, (time.perf_counter() - started) * 1000, encode_ms, reason)
+        return SearchResult(mode, [], 0, _ms(started), encode_ms, reason)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -10,6 +10,7 @@ import click
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
+from opensearch_sparse.tokenizer_model import package_tokenizer_model
 
 
 def _ml(**conn: Any) -> MLCommons:
@@ -45,6 +46,34 @@ def register(
         with output.spinner(f"deploying {model_id}") as progress:
             ml.deploy(model_id, timeout_s=timeout, progress=progress)
         output.info(f"deployed {model_id}")
+    click.echo(model_id)
+
+
+@model.command("register-tokenizer")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Exported zip or model folder whose tokenizer.json to use",
+)
+@click.option("--idf", "idf_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("query-tokenizer.zip"),
+    show_default=True,
+    help="Where to write the SPARSE_TOKENIZE zip",
+)
+@connection_options
+def register_tokenizer(model_path: Path, idf_path: Path, out: Path, **conn: Any) -> None:
+    """Package tokenizer.json + idf.json as a SPARSE_TOKENIZE model, register and deploy it,
+    so `neural_sparse` can take query_text + model_id (see `search --server-encode`)."""
+    ml = _ml(**conn)
+    pkg = ModelPackage.open(package_tokenizer_model(model_path, idf_path, out))
+    model_id, reused = ml.register(pkg, name=f"{out.stem}-sparse-tokenize")
+    ml.deploy(model_id)
+    output.info(("reusing" if reused else "registered") + f" and deployed tokenizer {model_id}")
     click.echo(model_id)
 
 

@@ -65,6 +65,12 @@ def print_result(result: SearchResult) -> None:
 @click.option("--mode", type=click.Choice(MODES), default="sparse", show_default=True)
 @click.option("-k", "k", type=int, default=10, show_default=True)
 @click.option("--two-phase", is_flag=True, help="Use the neural_sparse two-phase processor")
+@click.option(
+    "--server-encode",
+    "tokenizer_model_id",
+    default=None,
+    help="SPARSE_TOKENIZE model id: the cluster encodes the query (query_text)",
+)
 @click.option("--json", "as_json", is_flag=True)
 @model_options
 @connection_options
@@ -75,19 +81,23 @@ def search(
     k: int,
     two_phase: bool,
     as_json: bool,
+    tokenizer_model_id: str | None,
     model_path: Path | None,
     idf_path: Path | None,
     **conn: Any,
 ) -> None:
     """Search INDEX_NAME for QUERY in sparse, BM25 or hybrid mode."""
     encoder = None
-    if mode != "bm25":
+    if mode != "bm25" and not tokenizer_model_id:
         if not model_path or not idf_path:
-            raise click.UsageError("sparse and hybrid search need --model and --idf")
+            raise click.UsageError(
+                "sparse and hybrid search need --model and --idf (or --server-encode ID)"
+            )
         encoder = QueryEncoder.from_paths(model_path, idf_path)
-    result = SparseSearch(connect(**conn), index_name, encoder).search(
-        query, mode, k, two_phase=two_phase
+    searcher = SparseSearch(
+        connect(**conn), index_name, encoder, tokenizer_model_id=tokenizer_model_id
     )
+    result = searcher.search(query, mode, k, two_phase=two_phase)
     if as_json:
         output.emit_json(result.__dict__ | {"hits": [h.__dict__ for h in result.hits]})
     else:
