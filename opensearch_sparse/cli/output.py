@@ -24,7 +24,8 @@ from rich.progress import (
 from opensearch_sparse.errors import SparseError
 
 out = Console()
-err = Console(stderr=True)
+# Messages are one line each, never wrapped: logs and tests grep them.
+err = Console(stderr=True, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:

@@ -1,0 +1,189 @@
+"""The query-time path on the real node: client-side IDF query encoding against the stored
+document weights, BM25, hybrid, two-phase, the server-side SPARSE_TOKENIZE alternative, bad
+queries, and the CLI over all of it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opensearch_sparse.corpus import Document, read_corpus
+from opensearch_sparse.encoders import DocumentEncoder
+from opensearch_sparse.idf import IdfTable
+from opensearch_sparse.ingest import SPARSE_FIELD, create_index, ingest
+from opensearch_sparse.mlcommons import MLCommons, ModelPackage
+from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
+from opensearch_sparse.search import SparseSearch
+from opensearch_sparse.tokenizer_model import package_tokenizer_model
+
+QUERIES = [
+    "what similarity laws must be obeyed when constructing aeroelastic models of heated high "
+    "speed aircraft",
+    "boundary layer transition",
+    "Übergang: supersonic flutter?",
+]
+BAD_QUERIES = ["", "   \t ", "?!...", "\U0001f600\U0001f680", "x" * 10_000, "wing\x00\x07stall"]
+
+
+@pytest.fixture(scope="module")
+def docs(shared_dir: Path) -> list[Document]:
+    return list(read_corpus(shared_dir / "data" / "cranfield"))[:300]
+
+
+@pytest.fixture(scope="module")
+def idf_file(onnx_zip: Path, shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    texts = (d.content for d in read_corpus(shared_dir / "data" / "cranfield"))
+    path = tmp_path_factory.mktemp("idf") / "idf.json"
+    IdfTable.build(texts, load_tokenizer(onnx_zip)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def query_encoder(onnx_zip: Path, idf_file: Path) -> QueryEncoder:
+    return QueryEncoder.from_paths(onnx_zip, idf_file)
+
+
+@pytest.fixture(scope="module")
+def index(local_cluster: Any, onnx_zip: Path, docs: list[Document]) -> Iterator[str]:
+    client = local_cluster.client()
+    name = f"test-search-{uuid.uuid4().hex[:8]}"
+    create_index(client, name)
+    report = ingest(client, name, docs, encoder=DocumentEncoder(onnx_zip))
+    assert report.complete
+    yield name
+    client.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.fixture()
+def searcher(local_cluster: Any, index: str, query_encoder: QueryEncoder) -> SparseSearch:
+    return SparseSearch(local_cluster.client(), index, query_encoder)
+
+
+def test_sparse_score_is_idf_weighted_dot_product(
+    searcher: SparseSearch, query_encoder: QueryEncoder
+) -> None:
+    result = searcher.search(QUERIES[0], "sparse", k=5)
+    assert result.hits and result.took_ms >= 0 and result.client_ms > 0
+    top = result.hits[0]
+    stored = searcher.client.get(index=searcher.index, id=top.doc_id)["_source"][SPARSE_FIELD]
+    weights = query_encoder.encode(QUERIES[0]).weights
+    expected = sum(w * stored.get(t, 0.0) for t, w in weights.items())
+    assert top.score == pytest.approx(expected, rel=2**-8)
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+
+
+def test_bm25_and_hybrid(searcher: SparseSearch) -> None:
+    bm25 = searcher.search(QUERIES[1], "bm25", k=10)
+    sparse = searcher.search(QUERIES[1], "sparse", k=10)
+    hybrid = searcher.search(QUERIES[1], "hybrid", k=10)
+    assert bm25.hits and sparse.hits and hybrid.hits
+    assert all("transition" in (h.text.lower()) for h in bm25.hits[:3])
+    # min-max normalised and averaged: scores in [0, 1], the best document near the top
+    assert all(0.0 <= h.score <= 1.0 for h in hybrid.hits)
+    union = {h.doc_id for h in bm25.hits} | {h.doc_id for h in sparse.hits}
+    assert {h.doc_id for h in hybrid.hits} <= union
+
+
+def test_two_phase_finds_the_same_best_document(searcher: SparseSearch) -> None:
+    plain = searcher.search(QUERIES[0], "sparse", k=50)
+    two_phase = searcher.search(QUERIES[0], "sparse", k=5, two_phase=True)
+    assert two_phase.hits[0].doc_id == plain.hits[0].doc_id
+    assert {h.doc_id for h in two_phase.hits} <= {h.doc_id for h in plain.hits}
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES)
+@pytest.mark.parametrize("mode", ["sparse", "bm25", "hybrid"])
+def test_bad_queries_give_a_clear_result(searcher: SparseSearch, query: str, mode: str) -> None:
+    result = searcher.search(query, mode, k=5)
+    assert result.hits or result.reason, "an empty result must say why"
+
+
+def test_server_side_tokenizer_matches_client_encoding(
+    ml: MLCommons,
+    onnx_zip: Path,
+    idf_file: Path,
+    query_encoder: QueryEncoder,
+    searcher: SparseSearch,
+    tmp_path: Path,
+) -> None:
+    pkg = ModelPackage.open(package_tokenizer_model(onnx_zip, idf_file, tmp_path / "tok.zip"))
+    assert pkg.function_name == "SPARSE_TOKENIZE"
+    model_id, _ = ml.register(pkg)
+    ml.deploy(model_id)
+    server = ml.predict_sparse(model_id, QUERIES, algorithm="sparse_tokenize")
+    for query, weights in zip(QUERIES, server, strict=True):
+        client = query_encoder.encode(query).weights
+        assert weights.keys() == client.keys()
+        for token, weight in weights.items():
+            assert weight == pytest.approx(client[token], rel=1e-6)
+    server_side = SparseSearch(searcher.client, searcher.index, None, tokenizer_model_id=model_id)
+    for query in QUERIES:
+        a = [(h.doc_id, round(h.score, 4)) for h in server_side.search(query, "sparse").hits]
+        b = [(h.doc_id, round(h.score, 4)) for h in searcher.search(query, "sparse").hits]
+        assert a == b
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opensearch_sparse", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_search_prints_table_and_times(
+    local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
+) -> None:
+    conn = ["--url", local_cluster.url, "--model", str(onnx_zip), "--idf", str(idf_file)]
+    proc = _cli("search", index, QUERIES[1], "--mode", "hybrid", "-k", "3", *conn)
+    assert proc.returncode == 0, proc.stderr
+    assert "hybrid: 3 hits" in proc.stdout
+    assert "server took" in proc.stdout
+    proc = _cli("search", index, "", "--json", *conn)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["reason"] == "the query is empty"
+
+
+def test_cli_ingest_reports_bad_lines(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(
+        b'{"_id": "1", "text": "wing flutter"}\n{broken\n{"_id": "2", "text": 5}\n'
+        b'{"_id": "3", "title": "stall", "text": "at high angle of attack"}\n\xff\xfe\n'
+    )
+    name = f"test-cli-{uuid.uuid4().hex[:8]}"
+    conn = ["--url", local_cluster.url]
+    assert _cli("index", "create", name, *conn).returncode == 0
+    try:
+        fail = _cli(
+            "ingest",
+            name,
+            str(corpus),
+            "--encode",
+            "local",
+            "--model",
+            str(onnx_zip),
+            "--on-error",
+            "fail",
+            *conn,
+        )
+        assert fail.returncode == 1
+        assert "corpus.jsonl:2: invalid JSON" in fail.stderr
+        assert "Traceback" not in fail.stderr
+        skip = _cli(
+            "ingest", name, str(corpus), "--encode", "local", "--model", str(onnx_zip), *conn
+        )
+        assert skip.returncode == 0, skip.stderr
+        for line in ("skipped line 2", "skipped line 3", "skipped line 5"):
+            assert line in skip.stderr
+        assert "2 documents sent, 0 failed, 2 stored" in skip.stderr
+    finally:
+        local_cluster.client().indices.delete(index=name, ignore_unavailable=True)
