@@ -10,7 +10,7 @@ import click
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
-from opensearch_sparse.tokenizer_model import package_tokenizer_model
+from opensearch_sparse.packaging import package_tokenizer_model
 
 
 def _ml(**conn: Any) -> MLCommons:

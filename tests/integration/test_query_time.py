@@ -19,9 +19,9 @@ from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.ingest import SPARSE_FIELD, create_index, ingest
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
+from opensearch_sparse.packaging import package_tokenizer_model
 from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
 from opensearch_sparse.search import SparseSearch
-from opensearch_sparse.tokenizer_model import package_tokenizer_model
 
 QUERIES = [
     "what similarity laws must be obeyed when constructing aeroelastic models of heated high "
