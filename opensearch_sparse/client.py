@@ -30,6 +30,8 @@ def make_client(cfg: ClusterConfig | None = None) -> OpenSearch:
         ca_certs=cfg.ca_certs,
         timeout=cfg.timeout_s,
         max_retries=3,
+        # Enough connections for benchmarks and bulk helpers running many threads.
+        pool_maxsize=32,
         retry_on_timeout=True,
     )
 
