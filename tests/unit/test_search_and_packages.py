@@ -1,0 +1,76 @@
+"""Pure logic of search requests and model packages (no cluster needed)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from opensearch_sparse.mlcommons import ModelPackage, ModelPackageError
+from opensearch_sparse.packaging import package_tokenizer_model, write_zip
+from opensearch_sparse.search import (
+    SearchError,
+    SparseSearch,
+    clean_text,
+    hybrid_pipeline_body,
+    sparse_query,
+)
+
+
+def test_clean_text_drops_control_characters_and_collapses_space() -> None:
+    assert clean_text(" wing\x00\x07 stall \n\t at  mach ") == "wing stall at mach"
+    assert clean_text("\x01\x02") == ""
+
+
+def test_sparse_query_shape() -> None:
+    assert sparse_query({"wing": 2.0}) == {
+        "neural_sparse": {"text_sparse": {"query_tokens": {"wing": 2.0}}}
+    }
+
+
+def test_hybrid_pipeline_weights_sum_to_one() -> None:
+    processor = hybrid_pipeline_body(0.3)["phase_results_processors"][0]["normalization-processor"]
+    assert processor["normalization"] == {"technique": "min_max"}
+    assert processor["combination"]["parameters"]["weights"] == pytest.approx([0.3, 0.7])
+
+
+def test_invalid_mode_and_k_are_refused_before_any_request() -> None:
+    searcher = SparseSearch(client=None, index="x", encoder=None)  # type: ignore[arg-type]
+    with pytest.raises(SearchError, match="unknown mode"):
+        searcher.search("wing", "dense")
+    with pytest.raises(SearchError, match="out of range"):
+        searcher.search("wing", "bm25", k=0)
+    with pytest.raises(SearchError, match="need the query encoder"):
+        searcher.search("wing", "sparse")
+    assert searcher.search("", "sparse").reason == "the query is empty"
+
+
+def test_model_package_detects_format_and_function(tmp_path: Path) -> None:
+    tok = b'{"version": "1.0"}'
+    onnx = ModelPackage.open(
+        write_zip(tmp_path / "a.zip", {"model.onnx": b"x", "tokenizer.json": tok})
+    )
+    assert (onnx.model_format, onnx.function_name) == ("ONNX", "SPARSE_ENCODING")
+    pt = ModelPackage.open(write_zip(tmp_path / "b.zip", {"model.pt": b"x", "tokenizer.json": tok}))
+    assert pt.model_format == "TORCH_SCRIPT"
+    with pytest.raises(ModelPackageError, match=r"no tokenizer\.json"):
+        ModelPackage.open(write_zip(tmp_path / "c.zip", {"model.onnx": b"x"}))
+    with pytest.raises(ModelPackageError, match="neither"):
+        ModelPackage.open(write_zip(tmp_path / "d.zip", {"tokenizer.json": tok}))
+    (tmp_path / "e.zip").write_bytes(b"not a zip")
+    with pytest.raises(ModelPackageError, match="not a zip"):
+        ModelPackage.open(tmp_path / "e.zip")
+
+
+def test_tokenizer_package_is_reproducible(tmp_path: Path, shared_dir: Path) -> None:
+    model = shared_dir / "models" / "splade-tiny"
+    idf = tmp_path / "idf.json"
+    idf.write_text('{"wing": 2.5}')
+    first = package_tokenizer_model(model, idf, tmp_path / "1.zip").read_bytes()
+    second = package_tokenizer_model(model, idf, tmp_path / "2.zip").read_bytes()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "1.zip") as archive:
+        assert sorted(archive.namelist()) == ["idf.json", "tokenizer.json"]
+    pkg = ModelPackage.open(tmp_path / "1.zip")
+    assert (pkg.model_format, pkg.function_name) == ("TORCH_SCRIPT", "SPARSE_TOKENIZE")
