@@ -7,12 +7,10 @@ only after the exported file matched the eager reference, so a broken export nev
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,12 +23,11 @@ from model_export.export import MAX_OPSET, write_onnx, write_torchscript
 from model_export.parity import ParityResult, compare_with_reference
 from model_export.source import MAX_LENGTH, ensure_writable_dir, serving_tokenizer_json
 from model_export.wrapper import build_encoder, check_prune_ratio
+from opensearch_sparse.packaging import file_sha256, write_zip
 
 Format = Literal["onnx", "torchscript"]
 MODEL_FILES: dict[str, str] = {"onnx": "model.onnx", "torchscript": "model.pt"}
 ML_COMMONS_FORMATS: dict[str, str] = {"onnx": "ONNX", "torchscript": "TORCH_SCRIPT"}
-# A fixed timestamp makes the zip's bytes depend only on its contents.
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ def package(
             "format": fmt,
             "model_format": ML_COMMONS_FORMATS[fmt],
             "model_file": model_path.name,
-            "model_sha256": _sha256(model_path),
+            "model_sha256": file_sha256(model_path),
             "source_model": str(source.model_dir),
             "vocab_size": source.vocab_size,
             "special_token_ids": list(source.special_ids),
@@ -99,32 +96,21 @@ def package(
             **format_facts,
         }
         partial = Path(work) / zip_path.name
-        with zipfile.ZipFile(partial, "w") as archive:
-            _add(archive, model_path.name, model_path.read_bytes())
-            _add(archive, "tokenizer.json", serving_tokenizer_json(source).encode("utf-8"))
-            _add(archive, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
+        write_zip(
+            partial,
+            {
+                model_path.name: model_path.read_bytes(),
+                "tokenizer.json": serving_tokenizer_json(source).encode("utf-8"),
+                "manifest.json": json.dumps(manifest, indent=2).encode("utf-8"),
+            },
+        )
         os.replace(partial, zip_path)
 
     return PackageResult(
         zip_path=zip_path,
-        sha256=_sha256(zip_path),
+        sha256=file_sha256(zip_path),
         size_bytes=zip_path.stat().st_size,
         export_seconds=export_seconds,
         parity=parity,
         manifest=manifest,
     )
-
-
-def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

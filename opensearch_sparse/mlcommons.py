@@ -7,7 +7,6 @@ running the same command twice never piles up copies of one model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -24,6 +23,7 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 from opensearch_sparse import config
 from opensearch_sparse.client import server_reason
 from opensearch_sparse.errors import SparseError
+from opensearch_sparse.packaging import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -93,12 +93,8 @@ class ModelPackage:
             )
         if "tokenizer.json" not in names:
             raise ModelPackageError(f"{path} has no tokenizer.json", "re-export the model")
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
         name = str(manifest.get("name") or path.stem)
-        return cls(path, digest.hexdigest(), path.stat().st_size, fmt, name, function)
+        return cls(path, file_sha256(path), path.stat().st_size, fmt, name, function)
 
 
 def _quiet(_: str) -> None:

@@ -9,6 +9,7 @@ registration (content-addressed by sha256) reuses the model instead of adding a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -21,13 +22,20 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def write_zip(out: Path, members: dict[str, bytes]) -> Path:
+    """A zip whose bytes depend only on ``members`` (fixed dates and modes)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
             archive.writestr(info, data)
     return out
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def package_tokenizer_model(model: Path, idf: Path, out: Path) -> Path:

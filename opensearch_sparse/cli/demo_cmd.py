@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from opensearch_sparse.cli import output
+from opensearch_sparse.cli.model_cmd import export_checkpoint
 from opensearch_sparse.cluster import LocalCluster
 from opensearch_sparse.corpus import Document, count_lines, read_corpus
 from opensearch_sparse.demo_corpus import stdlib_docs
@@ -46,17 +47,7 @@ def _model_zip(model: Path, workdir: Path) -> Path:
     if (model / "model.onnx").is_file() or (model / "model.pt").is_file():
         return package_exported_folder(model, workdir / "model.zip")
     if (model / "config.json").is_file():
-        try:
-            from model_export import package
-        except ImportError as exc:
-            raise SparseError(
-                f"{model} is a checkpoint; exporting it needs torch ({exc.name} is missing)",
-                "pip install 'opensearch-sparse[train]', or pass an exported model",
-            ) from exc
-        with output.spinner(f"exporting {model} to ONNX"):
-            result = package(model, workdir, fmt="onnx")
-        output.info(result.summary())
-        return result.zip_path
+        return export_checkpoint(model, workdir, "onnx")
     raise SparseError(f"{model} is not a model", "pass an exported zip or model folder")
 
 

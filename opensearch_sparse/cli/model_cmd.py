@@ -9,6 +9,7 @@ import click
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
+from opensearch_sparse.errors import SparseError
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
 from opensearch_sparse.packaging import package_tokenizer_model
 
@@ -131,17 +132,20 @@ def delete(model_id: str, **conn: Any) -> None:
 @click.option("--prune-ratio", type=float, default=0.0, show_default=True)
 def export(model_dir: Path, out_dir: Path, fmt: str, prune_ratio: float) -> None:
     """Export a masked-LM checkpoint to an ml-commons-ready zip (needs the [train] extra)."""
+    click.echo(str(export_checkpoint(model_dir, out_dir, fmt, prune_ratio)))
+
+
+def export_checkpoint(model_dir: Path, out_dir: Path, fmt: str, prune_ratio: float = 0.0) -> Path:
+    """Export with a spinner and the parity summary; a clear error when torch is missing."""
     try:
         from model_export import package
         from model_export.package import Format
     except ImportError as exc:
-        from opensearch_sparse.errors import SparseError
-
         raise SparseError(
-            f"export needs torch and transformers ({exc.name} is missing)",
-            "pip install 'opensearch-sparse[train]'",
+            f"exporting {model_dir} needs torch and transformers ({exc.name} is missing)",
+            "pip install 'opensearch-sparse[train]', or pass an exported model",
         ) from exc
     with output.spinner(f"exporting {model_dir} to {fmt}"):
         result = package(model_dir, out_dir, fmt=cast(Format, fmt), prune_ratio=prune_ratio)
     output.info(result.summary())
-    click.echo(str(result.zip_path))
+    return result.zip_path

@@ -80,11 +80,8 @@ def archive_intact(path: Path) -> bool:
 
 
 def sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha1").hexdigest()
 
 
 class MavenRepository:
