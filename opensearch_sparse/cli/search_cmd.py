@@ -118,13 +118,18 @@ def idf() -> None:
     required=True,
     help="Model folder or exported zip whose tokenizer.json to use",
 )
-@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write idf.json [default: beside the model given to --tokenizer]",
+)
 @click.option("--from-index", default=None, help="Count the text of an existing index instead")
 @connection_options
 def build(
     corpus: Path | None,
     tokenizer_path: Path,
-    out: Path,
+    out: Path | None,
     from_index: str | None,
     **conn: Any,
 ) -> None:
@@ -132,6 +137,9 @@ def build(
     if (corpus is None) == (from_index is None):
         raise click.UsageError("give either CORPUS or --from-index INDEX")
     tokenizer = load_tokenizer(tokenizer_path)
+    if out is None:
+        # Kept with the model it belongs to: a folder gets it inside, a zip gets it next to it.
+        out = (tokenizer_path if tokenizer_path.is_dir() else tokenizer_path.parent) / "idf.json"
     if corpus is not None:
         total = count_lines(corpus)
         texts = (d.content for d in read_corpus(corpus))

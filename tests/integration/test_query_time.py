@@ -187,3 +187,27 @@ def test_cli_ingest_reports_bad_lines(local_cluster: Any, onnx_zip: Path, tmp_pa
         assert "2 documents sent, 0 failed, 2 stored" in skip.stderr
     finally:
         local_cluster.client().indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_cli_idf_from_index_equals_idf_from_corpus(
+    local_cluster: Any, index: str, onnx_zip: Path, docs: list[Document], tmp_path: Path
+) -> None:
+    out = tmp_path / "idf.json"
+    proc = _cli(
+        "idf",
+        "build",
+        "--tokenizer",
+        str(onnx_zip),
+        "--from-index",
+        index,
+        "--out",
+        str(out),
+        "--url",
+        local_cluster.url,
+    )
+    assert proc.returncode == 0, proc.stderr
+    from_index = IdfTable.load(out)
+    from_corpus = IdfTable.build((d.content for d in docs), load_tokenizer(onnx_zip))
+    assert from_index.weights.keys() == from_corpus.weights.keys()
+    for token, weight in from_corpus.weights.items():
+        assert from_index[token] == pytest.approx(weight)
