@@ -137,3 +137,15 @@ def test_local_encoding_stores_the_same_as_the_pipeline(
                 a = client.get(index=piped, id=doc.doc_id)["_source"][SPARSE_FIELD]
                 b = client.get(index=local, id=doc.doc_id)["_source"][SPARSE_FIELD]
                 assert_same_weights(a, b)
+
+
+def test_deploys_never_download_native_libraries(
+    local_cluster: Any, onnx_model: Any, torchscript_zip: Path
+) -> None:
+    """DJL fetches libtorch from the internet when it is not staged; the node log shows it."""
+    if local_cluster.local is None:
+        pytest.skip("needs the embedded node's log")
+    log = local_cluster.local.log_path.read_text(errors="replace")
+    assert "PtEngine" in log, "the PyTorch engine was loaded (so the staged libraries were used)"
+    for needle in ("publish.djl.ai", "Downloading libtorch", "Downloading jni"):
+        assert needle not in log
