@@ -83,14 +83,15 @@ def plot(results: dict[str, dict[str, dict[str, float]]], levels: list[int], pat
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for mode in MODES:
-        left.plot(
-            levels, [results[mode][str(c)]["p50_ms"] for c in levels], "o-", label=f"{mode} p50"
+    for i, mode in enumerate(MODES):
+        style = {"color": f"C{i}"}  # one colour per mode across both panels
+        p50 = [results[mode][str(c)]["p50_ms"] for c in levels]
+        p99 = [results[mode][str(c)]["p99_ms"] for c in levels]
+        left.plot(levels, p50, "o-", label=f"{mode} p50", **style)
+        left.plot(levels, p99, "x--", label=f"{mode} p99", **style)
+        right.plot(
+            levels, [results[mode][str(c)]["qps"] for c in levels], "o-", label=mode, **style
         )
-        left.plot(
-            levels, [results[mode][str(c)]["p99_ms"] for c in levels], "x--", label=f"{mode} p99"
-        )
-        right.plot(levels, [results[mode][str(c)]["qps"] for c in levels], "o-", label=mode)
     left.set(xlabel="concurrent clients", ylabel="client latency (ms)", xscale="log")
     right.set(xlabel="concurrent clients", ylabel="queries / s", xscale="log")
     left.legend(fontsize=7)
