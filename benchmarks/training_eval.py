@@ -1,0 +1,136 @@
+"""Retrieval evaluation without OpenSearch, shared by the training report and the GPU script.
+
+Inference-free scoring in Python: a query is its distinct tokens (no special tokens) weighted
+by an IDF table (or 1), dotted with document vectors from the encoder (max length 256). Runs
+keep each query's top 20 (NDCG@10 needs 10). BM25 is ``bm25s`` (k1 0.9, b 0.4, English
+stemming, title + text), as in ../shared/data/README.md's reference figures.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from tokenizers import Tokenizer
+
+from opensearch_sparse.corpus import read_corpus, read_queries
+from opensearch_sparse.idf import IdfTable
+
+TOP = 20
+Run = dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class BeirSet:
+    name: str
+    doc_ids: list[str]
+    texts: list[str]
+    queries: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path) -> BeirSet:
+        docs = list(read_corpus(folder))
+        return cls(
+            folder.name, [d.doc_id for d in docs], [d.content for d in docs], read_queries(folder)
+        )
+
+
+def read_qrels(folder: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    lines = (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    for line in lines:
+        qid, did, score = line.split("\t")
+        if int(score) > 0:
+            qrels.setdefault(qid, {})[did] = int(score)
+    return qrels
+
+
+def query_weights_vector(tokenizer: Tokenizer, idf: IdfTable | None) -> np.ndarray:
+    vocab = tokenizer.get_vocab()
+    weights = np.ones(len(vocab), dtype=np.float32)
+    if idf is not None:
+        for token, index in vocab.items():
+            weights[index] = idf[token]
+    specials = [i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special]
+    weights[specials] = 0.0
+    return weights
+
+
+def query_matrix(tokenizer: Tokenizer, texts: list[str], weights: np.ndarray) -> sparse.csr_matrix:
+    """Binary presence of each query's tokens, times their weight (the inference-free query)."""
+    rows, cols = [], []
+    for row, encoding in enumerate(tokenizer.encode_batch(texts, add_special_tokens=False)):
+        ids = sorted(set(encoding.ids))
+        rows.extend([row] * len(ids))
+        cols.extend(ids)
+    values = weights[cols]
+    return sparse.csr_matrix((values, (rows, cols)), shape=(len(texts), len(weights)))
+
+
+def counting_tokenizer(path: Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def sparse_run(beir: BeirSet, queries: sparse.csr_matrix, docs: sparse.csr_matrix) -> Run:
+    scores = (queries @ docs.T).toarray()
+    top = np.argsort(-scores, axis=1)[:, :TOP]
+    return {
+        qid: {beir.doc_ids[j]: float(scores[i, j]) for j in top[i] if scores[i, j] > 0}
+        for i, qid in enumerate(beir.queries)
+    }
+
+
+def doc_length(docs: sparse.csr_matrix) -> float:
+    return float(np.diff(docs.indptr).mean())
+
+
+def bm25_run(beir: BeirSet) -> Run:
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    retriever = bm25s.BM25(k1=0.9, b=0.4)
+    corpus = bm25s.tokenize(beir.texts, stopwords="en", stemmer=stemmer, show_progress=False)
+    retriever.index(corpus, show_progress=False)
+    tokens = bm25s.tokenize(
+        list(beir.queries.values()), stopwords="en", stemmer=stemmer, show_progress=False
+    )
+    hits, scores = retriever.retrieve(tokens, k=TOP, show_progress=False)
+    return {
+        qid: {beir.doc_ids[int(d)]: float(s) for d, s in zip(hits[i], scores[i], strict=True)}
+        for i, qid in enumerate(beir.queries)
+    }
+
+
+def encode_documents(scorer, texts: list[str], batch_size: int = 32) -> sparse.csr_matrix:
+    """Document vectors as CSR, batches sorted by length so little padding is projected."""
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    blocks: list[sparse.csr_matrix] = []
+    scorer.eval()
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            batch = [texts[i] for i in order[start : start + batch_size]]
+            blocks.append(sparse.csr_matrix(scorer.documents(batch).float().cpu().numpy()))
+    stacked = sparse.vstack(blocks).tocsr()
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order))
+    return stacked[inverse]
+
+
+def save_runs(path: Path, payload: dict) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        json.dump(payload, handle)
+
+
+def load_runs(path: Path) -> dict:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return json.load(handle)

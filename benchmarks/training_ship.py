@@ -1,0 +1,62 @@
+"""Package a trained model as the package's default: model.onnx + tokenizer.json + idf.json.
+
+Takes the document masked-LM weights the GPU run brought back (fp16, tied decoder dropped),
+restores them onto the base checkpoint in float32, exports through the index-time path
+(``model_export.package``, which checks ONNX/PyTorch parity before writing) and copies the
+zip's model and tokenizer next to the general IDF table in ``opensearch_sparse/models/default``.
+
+    python benchmarks/training_ship.py WEIGHTS.safetensors --idf .train_bundle/idf-general.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForMaskedLM
+
+from model_export import package
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "opensearch_sparse" / "models" / "default"
+
+
+def restore(weights: Path, base: Path, out: Path) -> Path:
+    """A float32 transformers folder (with tokenizer.json) holding ``weights`` on ``base``."""
+    model = AutoModelForMaskedLM.from_pretrained(base, dtype=torch.float32)
+    state = {k: v.float() for k, v in load_file(weights).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any("decoder" not in key and "predictions.bias" not in key for key in missing):
+        raise SystemExit(f"weights do not fit {base}: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    model.save_pretrained(out)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(base / name, out / name)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("weights", type=Path)
+    parser.add_argument("--base", type=Path, default=SHARED / "models" / "splade-tiny")
+    parser.add_argument("--idf", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        folder = restore(args.weights, args.base, Path(work) / "opensearch-sparse-default")
+        result = package(folder, Path(work) / "zip", fmt="onnx")
+        print(result.summary())
+        args.out.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(result.zip_path) as archive:
+            for name in ("model.onnx", "tokenizer.json", "manifest.json"):
+                (args.out / name).write_bytes(archive.read(name))
+    shutil.copy(args.idf, args.out / "idf.json")
+
+
+if __name__ == "__main__":
+    main()

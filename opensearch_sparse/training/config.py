@@ -1,0 +1,120 @@
+"""One training run described by one file (YAML or JSON), so runs and ablations are diffs.
+
+Unknown keys are errors: a misspelt ``flops_lamda`` silently falling back to a default would
+make an ablation measure nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from opensearch_sparse.errors import SparseError
+
+LossName = Literal["kl", "margin_mse", "infonce"]
+TeacherKind = Literal["dense", "sparse"]
+
+
+class ConfigError(SparseError):
+    """The training config cannot be read or names an unknown setting."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    kind: TeacherKind
+    path: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the prepared set lives; the sources are read only when it does not exist yet."""
+
+    set_dir: str
+    pairs: list[str] = field(default_factory=list)
+    corpora: list[str] = field(default_factory=list)
+    source_limit: int = 20000
+    heldout: int = 500
+    negatives: int = 7
+    depth: int = 50
+    max_chars: int = 1000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    output_dir: str
+    cache_dir: str
+    data: DataConfig
+    teachers: list[TeacherConfig]
+    idf: str | None = None
+    idf_aware: bool = True
+    normalise: bool = True
+    scale: float = 10.0
+    loss: LossName = "kl"
+    flops_lambda: float = 0.02
+    flops_warmup_steps: int = 100
+    max_steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    max_len: int = 128
+    query_max_len: int = 64
+    teacher_max_len: int = 128
+    teacher_batch_size: int = 64
+    eval_every: int = 200
+    save_every: int = 200
+    log_every: int = 10
+    keep_checkpoints: int = 2
+    seed: int = 13
+    device: str = "auto"
+    #: bfloat16 autocast on CUDA (the [batch, length, vocab] logits dominate the step's time).
+    bf16: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        values = dict(raw)
+        _check_keys(cls, values, "config")
+        _check_keys(DataConfig, values.get("data", {}), "data")
+        for teacher in values.get("teachers", []):
+            _check_keys(TeacherConfig, teacher, "teachers[]")
+        try:
+            values["data"] = DataConfig(**values["data"])
+            values["teachers"] = [TeacherConfig(**t) for t in values["teachers"]]
+            config = cls(**values)
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"incomplete training config: {exc}", "see configs/*.yaml") from exc
+        if not config.teachers:
+            raise ConfigError("no teachers configured", "add a dense and/or a sparse teacher")
+        return config
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        try:
+            text = Path(path).read_text()
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config {path} not found", "pass a YAML or JSON file") from exc
+        raw = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} is not a mapping of settings", "see configs/*.yaml")
+        return cls.from_dict(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_keys(kind: type, values: dict[str, Any], where: str) -> None:
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) in {where}: {', '.join(unknown)}",
+            f"valid names: {', '.join(sorted(known))}",
+        )
