@@ -11,6 +11,7 @@ from opensearch_sparse.cli.demo_cmd import demo
 from opensearch_sparse.cli.ingest_cmd import index, ingest_cmd
 from opensearch_sparse.cli.model_cmd import export, model
 from opensearch_sparse.cli.search_cmd import idf, search
+from opensearch_sparse.cli.train_cmd import train
 from opensearch_sparse.errors import SparseError
 
 
@@ -32,6 +33,7 @@ cli.add_command(index)
 cli.add_command(ingest_cmd)
 cli.add_command(idf)
 cli.add_command(search)
+cli.add_command(train)
 
 
 def main() -> None:
