@@ -11,7 +11,8 @@ from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
-from opensearch_sparse.packaging import package_tokenizer_model
+from opensearch_sparse.models import default_model_dir
+from opensearch_sparse.packaging import package_exported_folder, package_tokenizer_model
 
 
 def _ml(**conn: Any) -> MLCommons:
@@ -124,14 +125,23 @@ def delete(model_id: str, **conn: Any) -> None:
 
 
 @click.command()
-@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("model_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @click.option(
     "--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True
 )
 @click.option("--prune-ratio", type=float, default=0.0, show_default=True)
-def export(model_dir: Path, out_dir: Path, fmt: str, prune_ratio: float) -> None:
-    """Export a masked-LM checkpoint to an ml-commons-ready zip (needs the [train] extra)."""
+def export(model_dir: Path | None, out_dir: Path, fmt: str, prune_ratio: float) -> None:
+    """Export a masked-LM checkpoint MODEL_DIR to an ml-commons-ready zip (needs the [train]
+    extra). Without MODEL_DIR, the shipped default encoder (already ONNX) is packaged as is."""
+    if model_dir is None:
+        if fmt != "onnx" or prune_ratio:
+            raise click.UsageError("the shipped model is ONNX without pruning; pass MODEL_DIR")
+        folder = default_model_dir()
+        zip_path = package_exported_folder(folder, out_dir / "opensearch-sparse-default-onnx.zip")
+        output.info(f"packaged the shipped encoder ({folder}) without re-exporting")
+        click.echo(str(zip_path))
+        return
     click.echo(str(export_checkpoint(model_dir, out_dir, fmt, prune_ratio)))
 
 

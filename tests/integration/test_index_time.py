@@ -17,6 +17,8 @@ from opensearch_sparse.corpus import Document, read_corpus
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.ingest import SPARSE_FIELD, create_index, ingest
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
+from opensearch_sparse.models import default_model_dir
+from opensearch_sparse.packaging import package_exported_folder
 
 TEXTS = [
     "What similarity laws must be obeyed when constructing aeroelastic models?",
@@ -149,3 +151,18 @@ def test_deploys_never_download_native_libraries(
     assert "PtEngine" in log, "the PyTorch engine was loaded (so the staged libraries were used)"
     for needle in ("publish.djl.ai", "Downloading libtorch", "Downloading jni"):
         assert needle not in log
+
+
+def test_shipped_model_deploys_and_matches_local_inference(ml: MLCommons, tmp_path: Path) -> None:
+    folder = default_model_dir()
+    pkg = ModelPackage.open(package_exported_folder(folder, tmp_path / "default.zip"))
+    model_id, _ = ml.register(pkg)
+    ml.deploy(model_id)
+    try:
+        server = ml.predict_sparse(model_id, TEXTS)
+        local = DocumentEncoder(folder).encode(TEXTS)
+        for s, loc in zip(server, local, strict=True):
+            assert_same_weights(s, loc)
+        assert sum(len(s) for s in server) > 0
+    finally:
+        ml.undeploy(model_id)
