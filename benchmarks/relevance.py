@@ -7,7 +7,6 @@ side (NDCG@10, Recall@100, MRR@10 with ranx), as markdown + JSON + a PNG bar cha
 
 from __future__ import annotations
 
-import csv
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from common import (
     write_report,
 )
 
-from opensearch_sparse.corpus import read_corpus, read_queries
+from opensearch_sparse.corpus import read_corpus, read_qrels, read_queries
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.mlcommons import ModelPackage
 from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
@@ -37,14 +36,6 @@ from opensearch_sparse.search import SparseSearch
 SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
 MODES = ("bm25", "sparse", "hybrid")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
-
-
-def read_qrels(folder: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with (folder / "qrels" / "test.tsv").open() as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
-    return qrels
 
 
 def evaluate_set(

@@ -39,16 +39,6 @@ class BeirSet:
         )
 
 
-def read_qrels(folder: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    lines = (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]
-    for line in lines:
-        qid, did, score = line.split("\t")
-        if int(score) > 0:
-            qrels.setdefault(qid, {})[did] = int(score)
-    return qrels
-
-
 def query_weights_vector(tokenizer: Tokenizer, idf: IdfTable | None) -> np.ndarray:
     vocab = tokenizer.get_vocab()
     weights = np.ones(len(vocab), dtype=np.float32)

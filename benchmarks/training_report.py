@@ -17,7 +17,9 @@ import json
 from pathlib import Path
 
 from ranx import Qrels, Run, evaluate
-from training_eval import BeirSet, bm25_run, load_runs, read_qrels
+from training_eval import BeirSet, bm25_run, load_runs
+
+from opensearch_sparse.corpus import read_qrels
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -140,3 +140,15 @@ def read_queries(path: Path) -> dict[str, str]:
                 except (json.JSONDecodeError, KeyError) as exc:
                     raise CorpusError(f"{source}:{number}: bad query line ({exc})") from None
     return queries
+
+
+def read_qrels(folder: Path, split: str = "test") -> dict[str, dict[str, int]]:
+    """BEIR ``qrels/<split>.tsv`` (with its header line) as {query_id: {doc_id: grade}};
+    grade-0 rows are dropped: they judge a document not relevant."""
+    qrels: dict[str, dict[str, int]] = {}
+    lines = (folder / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]
+    for line in lines:
+        qid, did, score = line.split("\t")
+        if int(score) > 0:
+            qrels.setdefault(qid, {})[did] = int(score)
+    return qrels

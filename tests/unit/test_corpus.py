@@ -14,6 +14,7 @@ from opensearch_sparse.corpus import (
     count_lines,
     parse_line,
     read_corpus,
+    read_qrels,
 )
 
 GOOD = [
@@ -80,3 +81,11 @@ def test_missing_corpus_is_explained(tmp_path: Path) -> None:
 def test_parse_line_rejects_boolean_id() -> None:
     with pytest.raises(ValueError, match="_id"):
         parse_line(json.dumps({"_id": True, "text": "x"}).encode())
+
+
+def test_qrels_drop_grade_zero(tmp_path: Path) -> None:
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\nq2\td3\t1\n"
+    )
+    assert read_qrels(tmp_path) == {"q1": {"d1": 2}, "q2": {"d3": 1}}
