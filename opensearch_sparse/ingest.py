@@ -166,7 +166,6 @@ def ingest(
         request_timeout=request_timeout,
         **params,
     ):
-        report.sent += 1
         if not ok:
             op = next(iter(item.values()))
             error = op.get("error", {})
@@ -177,6 +176,6 @@ def ingest(
     client.indices.refresh(index=index)
     report.stored = int(client.count(index=index)["count"])
     report.seconds = time.monotonic() - started
-    # Duplicated ids in the corpus count once in the index.
+    # Duplicated ids in the corpus count once, as they do in the index.
     report.sent = len(seen)
     return report

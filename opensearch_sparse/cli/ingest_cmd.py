@@ -12,7 +12,7 @@ from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.errors import SparseError
-from opensearch_sparse.ingest import create_index, ingest
+from opensearch_sparse.ingest import IngestError, create_index, ingest
 
 
 @click.group("index")
@@ -121,4 +121,8 @@ def ingest_cmd(
         f"{report.rate:.1f} docs/s over {report.seconds:.0f}s"
     )
     if not report.complete:
-        raise SystemExit(1)
+        raise IngestError(
+            f"{report.sent - min(report.stored, report.sent)} of {report.sent} documents are not "
+            f"in {index_name} ({len(report.failed)} failed)",
+            "see the failures above, then rerun the same command: ingest is idempotent",
+        )
