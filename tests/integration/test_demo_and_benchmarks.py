@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from opensearch_sparse.cli.demo_cmd import EXAMPLE_QUERIES
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -46,7 +48,10 @@ def test_demo_runs_end_to_end(local_cluster: Any, onnx_zip: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "300 documents stored" in proc.stderr
     assert "BM25 (" in proc.stdout and "sparse (" in proc.stdout
-    assert "subprocess" in proc.stdout  # "run a program and capture its output"
+    for query in EXAMPLE_QUERIES:  # one side-by-side table per example query
+        assert query in proc.stdout
+    # The first 300 docstrings include argparse's: "parse command line arguments" finds them.
+    assert "argparse" in proc.stdout
     assert "median client latency" in proc.stdout
 
 
