@@ -170,26 +170,7 @@ class SparseSearch:
                     )
                 notes.append("no sparse tokens: BM25 only")
         encode_ms = _ms(started)
-        params: dict[str, Any] = {}
-        if mode == "bm25" or (encoded.empty and not self.tokenizer_model_id):
-            query = bm25_query(bm25_text)
-        else:
-            sparse = (
-                server_encoded_query(text, self.tokenizer_model_id)
-                if self.tokenizer_model_id
-                else sparse_query(encoded.weights)
-            )
-            if mode == "hybrid":
-                query = {"hybrid": {"queries": [bm25_query(bm25_text), sparse]}}
-                params["search_pipeline"] = self.ensure_pipeline(
-                    HYBRID_PIPELINE, hybrid_pipeline_body()
-                )
-            else:
-                query = sparse
-                if two_phase:
-                    params["search_pipeline"] = self.ensure_pipeline(
-                        TWO_PHASE_PIPELINE, two_phase_pipeline_body()
-                    )
+        query, params = self._request(mode, text, bm25_text, encoded, two_phase)
         body = {"size": k, "query": query, "_source": [TITLE_FIELD, TEXT_FIELD]}
         try:
             resp = self.client.search(index=self.index, body=body, params=params)
@@ -219,6 +200,27 @@ class SparseSearch:
             reason="; ".join(notes) or (None if hits else "no document matched"),
             query_tokens=encoded.weights,
         )
+
+    def _request(
+        self, mode: str, text: str, bm25_text: str, encoded: EncodedQuery, two_phase: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The query body and URL parameters (search pipeline) for one search."""
+        if mode == "bm25" or (encoded.empty and not self.tokenizer_model_id):
+            return bm25_query(bm25_text), {}
+        sparse = (
+            server_encoded_query(text, self.tokenizer_model_id)
+            if self.tokenizer_model_id
+            else sparse_query(encoded.weights)
+        )
+        if mode == "hybrid":
+            pipeline = self.ensure_pipeline(HYBRID_PIPELINE, hybrid_pipeline_body())
+            return {"hybrid": {"queries": [bm25_query(bm25_text), sparse]}}, {
+                "search_pipeline": pipeline
+            }
+        if two_phase:
+            pipeline = self.ensure_pipeline(TWO_PHASE_PIPELINE, two_phase_pipeline_body())
+            return sparse, {"search_pipeline": pipeline}
+        return sparse, {}
 
     def _empty(self, mode: str, started: float, encode_ms: float, reason: str) -> SearchResult:
         return SearchResult(mode, [], 0, _ms(started), encode_ms, reason)
