@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 from pathlib import Path
 
@@ -45,3 +46,29 @@ def test_taken_port_is_refused_before_any_download(tmp_path: Path) -> None:
         with pytest.raises(PortInUseError, match=f"port {port}"):
             node.start()
     assert not (tmp_path / "m2").exists()
+
+
+def test_client_for_a_secured_cluster() -> None:
+    from opensearch_sparse.client import make_client
+
+    client = make_client(
+        ClusterConfig(
+            url="https://search.example:9443",
+            username="admin",
+            password="s3cret",
+            verify_certs=False,
+        )
+    )
+    (conn,) = client.transport.connection_pool.connections
+    assert conn.host == "https://search.example:9443"
+    assert conn.use_ssl
+    expected = "Basic " + base64.b64encode(b"admin:s3cret").decode()
+    assert conn.headers["authorization"] == expected
+
+
+def test_non_http_url_is_refused() -> None:
+    from opensearch_sparse.client import make_client
+    from opensearch_sparse.errors import ClusterUnreachableError
+
+    with pytest.raises(ClusterUnreachableError, match="not an http"):
+        make_client(ClusterConfig(url="ftp://search.example"))
