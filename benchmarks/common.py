@@ -13,6 +13,7 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from opensearch_sparse.cli.model_cmd import model_zip as cli_model_zip
 from opensearch_sparse.client import check_reachable, make_client
 from opensearch_sparse.config import ClusterConfig
 from opensearch_sparse.corpus import Document
@@ -20,7 +21,6 @@ from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.ingest import create_index, ingest
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
 from opensearch_sparse.models import default_model_dir
-from opensearch_sparse.packaging import package_exported_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -45,11 +45,8 @@ def connect(url: str | None) -> OpenSearch:
 
 
 def model_zip(model: Path | None, workdir: Path) -> Path:
-    """An exported zip: as given, or packaged from an exported folder (default: shipped)."""
-    model = model or default_model_dir()
-    if model.is_file():
-        return model
-    return package_exported_folder(model, workdir / f"{model.name}.zip")
+    """The model as an ml-commons zip, the shipped encoder by default."""
+    return cli_model_zip(model or default_model_dir(), workdir)
 
 
 def prepared_index(

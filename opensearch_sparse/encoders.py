@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from opensearch_sparse.batching import batched
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.query_encoder import load_tokenizer_json
 
@@ -78,7 +79,7 @@ class DocumentEncoder:
         # Similar lengths together: far fewer padding positions projected onto the vocabulary.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         results: list[dict[str, float]] = [{} for _ in texts]
-        for batch in _chunks(order, self.batch_size):
+        for batch in batched(order, self.batch_size):
             width = max(len(encodings[i].ids) for i in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -91,8 +92,3 @@ class DocumentEncoder:
                 cols = np.flatnonzero(weights[row] > 0)
                 results[i] = {self.vocab[c]: float(weights[row, c]) for c in cols}
         return results
-
-
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

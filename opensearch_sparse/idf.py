@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
 
+from opensearch_sparse.batching import batched
 from opensearch_sparse.errors import SparseError
 
 UNSEEN_WEIGHT = 1.0
@@ -79,7 +79,7 @@ class IdfTable:
         special = _special_ids(tokenizer)
         n_docs = 0
         tokenizer = _counting_copy(tokenizer)
-        for batch in _batches(texts, batch_size):
+        for batch in batched(texts, batch_size):
             for encoding in tokenizer.encode_batch(batch, add_special_tokens=False):
                 ids = np.unique(np.asarray(encoding.ids, dtype=np.int64))
                 df[ids] += 1
@@ -108,9 +108,3 @@ def _counting_copy(tokenizer: Tokenizer) -> Tokenizer:
     copy.no_truncation()
     copy.no_padding()
     return copy
-
-
-def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
-    it = iter(texts)
-    while batch := list(islice(it, size)):
-        yield batch

@@ -12,12 +12,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from opensearchpy import OpenSearch
 from opensearchpy.helpers import streaming_bulk
 
+from opensearch_sparse.batching import batched
 from opensearch_sparse.corpus import Document
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.errors import SparseError
@@ -100,10 +100,6 @@ class IngestReport:
     seconds: float = 0.0
 
     @property
-    def indexed(self) -> int:
-        return self.sent - len(self.failed)
-
-    @property
     def rate(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
 
@@ -112,22 +108,16 @@ class IngestReport:
         return not self.failed and self.stored >= self.sent
 
 
-def _batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    it = iter(docs)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
 def _actions(
-    docs: Iterable[Document], encoder: DocumentEncoder | None, chunk: int
+    index: str, docs: Iterable[Document], encoder: DocumentEncoder | None, chunk: int
 ) -> Iterator[dict[str, Any]]:
-    for batch in _batches(docs, chunk):
+    for batch in batched(docs, chunk):
         weights = encoder.encode([d.content for d in batch]) if encoder else None
         for i, doc in enumerate(batch):
             source: dict[str, Any] = {TITLE_FIELD: doc.title, TEXT_FIELD: doc.content}
             if weights is not None:
                 source[SPARSE_FIELD] = weights[i]
-            yield {"_index": "", "_id": doc.doc_id, "_source": source}
+            yield {"_index": index, "_id": doc.doc_id, "_source": source}
 
 
 def ingest(
@@ -147,8 +137,7 @@ def ingest(
     seen: set[str] = set()
 
     def tracked() -> Iterator[dict[str, Any]]:
-        for action in _actions(docs, encoder, chunk_size):
-            action["_index"] = index
+        for action in _actions(index, docs, encoder, chunk_size):
             seen.add(action["_id"])
             yield action
 

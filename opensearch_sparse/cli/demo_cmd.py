@@ -14,16 +14,14 @@ import click
 from rich.table import Table
 
 from opensearch_sparse.cli import output
-from opensearch_sparse.cli.model_cmd import export_checkpoint
+from opensearch_sparse.cli.model_cmd import model_zip
 from opensearch_sparse.cluster import LocalCluster
 from opensearch_sparse.corpus import Document, count_lines, read_corpus
 from opensearch_sparse.demo_corpus import stdlib_docs
-from opensearch_sparse.errors import SparseError
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.ingest import create_index, ingest
 from opensearch_sparse.mlcommons import MLCommons, ModelPackage
 from opensearch_sparse.models import default_model_dir
-from opensearch_sparse.packaging import package_exported_folder
 from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
 from opensearch_sparse.search import SearchResult, SparseSearch
 
@@ -38,17 +36,6 @@ EXAMPLE_QUERIES = (
     "what happens when the connection times out",
 )
 DEMO_INDEX = "demo-sparse"
-
-
-def _model_zip(model: Path, workdir: Path) -> Path:
-    """An ml-commons zip from an exported zip, an exported folder, or a checkpoint folder."""
-    if model.is_file() and model.suffix == ".zip":
-        return model
-    if (model / "model.onnx").is_file() or (model / "model.pt").is_file():
-        return package_exported_folder(model, workdir / "model.zip")
-    if (model / "config.json").is_file():
-        return export_checkpoint(model, workdir, "onnx")
-    raise SparseError(f"{model} is not a model", "pass an exported zip or model folder")
 
 
 def _side_by_side(query: str, bm25: SearchResult, sparse: SearchResult) -> Table:
@@ -95,7 +82,7 @@ def demo(model_path: Path | None, corpus: Path | None, limit: int | None, port: 
     # Kept (not a temp dir) so the commands suggested at the end work as printed.
     workdir = node.config.home / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
-    pkg = ModelPackage.open(_model_zip(model_path, workdir))
+    pkg = ModelPackage.open(model_zip(model_path, workdir))
     with output.spinner("[2/5] registering and deploying the document encoder") as progress:
         model_id, _ = ml.register(pkg, progress=progress)
         ml.deploy(model_id, progress=progress)

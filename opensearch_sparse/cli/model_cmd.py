@@ -159,3 +159,15 @@ def export_checkpoint(model_dir: Path, out_dir: Path, fmt: str, prune_ratio: flo
         result = package(model_dir, out_dir, fmt=cast(Format, fmt), prune_ratio=prune_ratio)
     output.info(result.summary())
     return result.zip_path
+
+
+def model_zip(model: Path, workdir: Path) -> Path:
+    """An ml-commons zip from an exported zip, an exported folder, or a checkpoint folder
+    (exported to ONNX in ``workdir``)."""
+    if model.is_file() and model.suffix == ".zip":
+        return model
+    if (model / "model.onnx").is_file() or (model / "model.pt").is_file():
+        return package_exported_folder(model, workdir / f"{model.name}.zip")
+    if (model / "config.json").is_file():
+        return export_checkpoint(model, workdir, "onnx")
+    raise SparseError(f"{model} is not a model", "pass an exported zip or model folder")

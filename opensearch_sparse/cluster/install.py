@@ -98,9 +98,8 @@ def install(home: Path, version: str, java: JavaHome, progress: Progress = _quie
 
 def _restore_modes(home: Path) -> None:
     """zipfile drops the executable bit; the launch scripts need it back."""
-    for folder in ("bin",):
-        for script in (home / folder).iterdir():
-            script.chmod(0o755)
+    for script in (home / "bin").iterdir():
+        script.chmod(0o755)
 
 
 def _install_plugin(home: Path, archive: Path, java: JavaHome) -> None:
