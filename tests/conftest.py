@@ -1,22 +1,65 @@
-"""Shared fixtures: where ../shared is (data and weights are never copied into the repo)."""
+"""Shared fixtures. The suite is self-contained: nothing here reads ../shared (that folder is for
+benchmarks), so a fresh clone runs every test. Models the tests need are built here, tiny and
+seeded; judged queries come from the small BEIR-layout set in ``tests/fixtures``.
+"""
 
 from __future__ import annotations
 
-import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from opensearch_sparse.models import default_model_dir
+
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
 
 
-def shared_root() -> Path:
-    return Path(os.environ.get("OPENSEARCH_SPARSE_SHARED", REPO.parent / "shared")).resolve()
+def build_tiny_bert(folder: Path, *, masked_lm: bool = True, seed: int = 0) -> Path:
+    """A seeded BERT with the shipped model's 30,522-token vocabulary and hidden size 32.
+
+    Random weights are enough to test export, training and the ml-commons contract (shapes,
+    names, parity, gradients); relevance is measured by the benchmarks, never by unit tests.
+    With ``masked_lm=False`` it has no MLM head, like a dense sentence encoder.
+    """
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    model = BertForMaskedLM(config) if masked_lm else BertModel(config)
+    model.save_pretrained(folder)
+    shutil.copy(default_model_dir() / "tokenizer.json", folder / "tokenizer.json")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny masked-LM checkpoint folder (config.json, weights, tokenizer.json)."""
+    pytest.importorskip("torch", reason="building a checkpoint needs the [train] extra")
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-mlm"))
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    """The document encoder the package ships (ONNX, tokenizer.json, idf.json)."""
+    return default_model_dir()
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    root = shared_root()
+    """Deprecated: tests still reading ../shared move to the fixtures above."""
+    import os
+
+    root = Path(os.environ.get("OPENSEARCH_SPARSE_SHARED", REPO.parent / "shared")).resolve()
     if not root.is_dir():
         pytest.skip(f"shared data folder {root} not found (set OPENSEARCH_SPARSE_SHARED)")
     return root
