@@ -13,14 +13,13 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from opensearch_sparse.cli.model_cmd import model_zip as cli_model_zip
 from opensearch_sparse.client import check_reachable, make_client
 from opensearch_sparse.config import ClusterConfig
 from opensearch_sparse.corpus import Document
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.ingest import create_index, ingest
-from opensearch_sparse.mlcommons import MLCommons, ModelPackage
-from opensearch_sparse.models import default_model_dir
+from opensearch_sparse.mlcommons import MLCommons
+from opensearch_sparse.model_package import ModelPackage
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -42,11 +41,6 @@ def connect(url: str | None) -> OpenSearch:
     client = make_client(cfg)
     check_reachable(client, cfg.url)
     return client
-
-
-def model_zip(model: Path | None, workdir: Path) -> Path:
-    """The model as an ml-commons zip, the shipped encoder by default."""
-    return cli_model_zip(model or default_model_dir(), workdir)
 
 
 def prepared_index(

@@ -17,12 +17,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED, base_parser, connect, markdown_table, model_zip, write_report
+from common import SHARED, base_parser, connect, markdown_table, write_report
 
 from opensearch_sparse.corpus import read_corpus
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.ingest import create_index, ingest
-from opensearch_sparse.mlcommons import MLCommons, ModelPackage
+from opensearch_sparse.mlcommons import MLCommons
+from opensearch_sparse.model_package import ModelPackage, resolve_zip
+from opensearch_sparse.schema import ingest_pipeline_name
 
 PATHS = ("bm25-only", "pipeline", "local")
 
@@ -46,7 +48,7 @@ def run_path(client: Any, path: str, docs: list[Any], package: ModelPackage) -> 
         size = stats["indices"][name]["primaries"]["store"]["size_in_bytes"]
     finally:
         client.indices.delete(index=name, ignore_unavailable=True)
-        client.ingest.delete_pipeline(id=f"{name}-sparse-encoding", ignore=[404])
+        client.ingest.delete_pipeline(id=ingest_pipeline_name(name), ignore=[404])
     return {
         "docs_per_s": report.rate,
         "seconds": report.seconds,
@@ -65,7 +67,7 @@ def main() -> None:
     client = connect(args.url)
     docs = list(islice(read_corpus(args.corpus), args.limit))
     with tempfile.TemporaryDirectory() as tmp:
-        package = ModelPackage.open(model_zip(args.model, Path(tmp)))
+        package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
         results = {}
         for path in args.paths:
             results[path] = run_path(client, path, docs, package)

@@ -25,25 +25,24 @@ from common import (
     base_parser,
     connect,
     markdown_table,
-    model_zip,
     prepared_index,
     write_report,
 )
 
 from opensearch_sparse.corpus import read_corpus, read_queries
 from opensearch_sparse.idf import IdfTable
-from opensearch_sparse.mlcommons import ModelPackage
-from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
+from opensearch_sparse.model_package import ModelPackage, load_tokenizer, resolve_zip
+from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.search import SparseSearch
 
 MODES = ("bm25", "sparse", "hybrid")
 QUERY_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
 
 
-def load_queries(data: Path) -> list[str]:
+def load_queries(data: Path, sets: list[str]) -> list[str]:
     """Natural-language questions and keyword queries from the evaluation sets."""
     queries: list[str] = []
-    for name in QUERY_SETS:
+    for name in sets:
         if (data / name / "queries.jsonl").is_file():
             queries.extend(read_queries(data / name).values())
     if not queries:
@@ -112,6 +111,9 @@ def main() -> None:
         default=SHARED / "data",
         help="folder of evaluation sets whose queries are replayed",
     )
+    parser.add_argument(
+        "--query-sets", nargs="+", default=list(QUERY_SETS), help="sets under --data to replay"
+    )
     parser.add_argument("--queries", type=int, default=500, help="measured queries per run")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
@@ -122,7 +124,7 @@ def main() -> None:
 
     client = connect(args.url)
     with tempfile.TemporaryDirectory() as tmp:
-        package = ModelPackage.open(model_zip(args.model, Path(tmp)))
+        package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
         docs = list(islice(read_corpus(args.corpus), args.limit))
         stem = args.corpus.name.split(".")[0]
         index, rate = prepared_index(
@@ -136,7 +138,7 @@ def main() -> None:
     idf = IdfTable.build((d.content for d in docs), tokenizer)
     encoder = QueryEncoder(tokenizer, idf)
     searcher = SparseSearch(client, index, encoder)
-    replay = list(islice(cycle(load_queries(args.data)), args.queries))
+    replay = list(islice(cycle(load_queries(args.data, args.query_sets)), args.queries))
 
     encode_ms = []
     for text in replay:

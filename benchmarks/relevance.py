@@ -22,15 +22,14 @@ from common import (
     base_parser,
     connect,
     markdown_table,
-    model_zip,
     prepared_index,
     write_report,
 )
 
 from opensearch_sparse.corpus import read_corpus, read_qrels, read_queries
 from opensearch_sparse.idf import IdfTable
-from opensearch_sparse.mlcommons import ModelPackage
-from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
+from opensearch_sparse.model_package import ModelPackage, load_tokenizer, resolve_zip
+from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.search import SparseSearch
 
 SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
@@ -102,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     client = connect(args.url)
     with tempfile.TemporaryDirectory() as tmp:
-        package = ModelPackage.open(model_zip(args.model, Path(tmp)))
+        package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
         results = {
             name: evaluate_set(client, args.data / name, package, args.idf, args.encode)
             for name in args.sets

@@ -23,7 +23,7 @@ from model_export.export import MAX_OPSET, write_onnx, write_torchscript
 from model_export.parity import ParityResult, compare_with_reference
 from model_export.source import MAX_LENGTH, ensure_writable_dir, serving_tokenizer_json
 from model_export.wrapper import build_encoder, check_prune_ratio
-from opensearch_sparse.packaging import file_sha256, write_zip
+from opensearch_sparse.model_package import file_sha256, write_zip
 
 Format = Literal["onnx", "torchscript"]
 MODEL_FILES: dict[str, str] = {"onnx": "model.onnx", "torchscript": "model.pt"}

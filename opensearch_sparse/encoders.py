@@ -8,7 +8,6 @@ this module only tokenizes, batches and turns non-zero columns into ``{token: we
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,35 +16,9 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from opensearch_sparse.batching import batched
-from opensearch_sparse.errors import SparseError
-from opensearch_sparse.query_encoder import load_tokenizer_json
+from opensearch_sparse.model_package import load_onnx, load_tokenizer_json
 
 MAX_LENGTH = 512
-
-
-class EncoderError(SparseError):
-    """The model package cannot be used for local encoding."""
-
-
-def _read_package(path: Path) -> tuple[bytes, str]:
-    """(ONNX model bytes, tokenizer.json text) from a zip, a folder or a .onnx file."""
-    if path.is_file() and path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            onnx_names = [n for n in archive.namelist() if n.endswith(".onnx")]
-            if not onnx_names:
-                raise EncoderError(
-                    f"{path} holds no .onnx model (local encoding runs ONNX only)",
-                    "export with --format onnx",
-                )
-            return archive.read(onnx_names[0]), load_tokenizer_json(path)
-    folder = path if path.is_dir() else path.parent
-    model = path if path.suffix == ".onnx" else next(iter(sorted(folder.glob("*.onnx"))), None)
-    if model is None:
-        raise EncoderError(
-            f"{path} is not an exported model (need model.onnx and tokenizer.json)",
-            "export one with `opensearch-sparse export MODEL --out DIR`",
-        )
-    return model.read_bytes(), load_tokenizer_json(folder)
 
 
 class DocumentEncoder:
@@ -57,8 +30,8 @@ class DocumentEncoder:
     """
 
     def __init__(self, path: Path, *, batch_size: int = 8, threads: int | None = None) -> None:
-        model, tokenizer_json = _read_package(Path(path))
-        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        model = load_onnx(Path(path))
+        self.tokenizer = Tokenizer.from_str(load_tokenizer_json(Path(path)))
         # Same limit as the server, whatever the tokenizer file says.
         self.tokenizer.enable_truncation(MAX_LENGTH)
         self.tokenizer.no_padding()

@@ -35,9 +35,5 @@ class NodeStartError(SparseError):
     """The node exited or never became ready; the message carries the tail of its log."""
 
 
-class NodeNotRunningError(SparseError):
-    """An action needs the local node, and it is not running."""
-
-
 class ClusterUnreachableError(SparseError):
     """Nothing answers at the configured cluster URL."""

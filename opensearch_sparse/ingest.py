@@ -1,5 +1,5 @@
-"""Index mappings, the ``sparse_encoding`` ingest pipeline, and bulk ingest on either path:
-the cluster encodes (ml-commons model in the pipeline) or Python encodes (onnxruntime).
+"""Create a sparse index (mappings and pipeline from ``schema``) and bulk-ingest on either
+path: the cluster encodes (ml-commons model in the pipeline) or Python encodes (onnxruntime).
 
 Ingest is idempotent: the corpus ``_id`` is the document id, so a rerun after a crash
 overwrites instead of duplicating, and the run ends by comparing what was sent with what the
@@ -12,55 +12,33 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opensearchpy import OpenSearch
 from opensearchpy.helpers import streaming_bulk
 
 from opensearch_sparse.batching import batched
 from opensearch_sparse.corpus import Document
-from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.errors import SparseError
+from opensearch_sparse.schema import (
+    DEFAULT_ANALYZER,
+    SPARSE_FIELD,
+    TEXT_FIELD,
+    TITLE_FIELD,
+    Analyzer,
+    index_body,
+    ingest_pipeline_body,
+    ingest_pipeline_name,
+)
+
+if TYPE_CHECKING:  # onnxruntime loads only when local encoding is asked for
+    from opensearch_sparse.encoders import DocumentEncoder
 
 logger = logging.getLogger(__name__)
-
-TEXT_FIELD = "text"
-TITLE_FIELD = "title"
-SPARSE_FIELD = "text_sparse"
 
 
 class IngestError(SparseError):
     """The index or pipeline cannot be set up, or documents went missing."""
-
-
-def pipeline_body(
-    model_id: str, *, prune_ratio: float | None = None, batch_size: int | None = None
-) -> dict[str, Any]:
-    processor: dict[str, Any] = {"model_id": model_id, "field_map": {TEXT_FIELD: SPARSE_FIELD}}
-    if prune_ratio:
-        processor.update({"prune_type": "max_ratio", "prune_ratio": prune_ratio})
-    if batch_size:
-        processor["batch_size"] = batch_size
-    return {
-        "description": f"opensearch-sparse: {TEXT_FIELD} -> {SPARSE_FIELD} with model {model_id}",
-        "processors": [{"sparse_encoding": processor}],
-    }
-
-
-def index_body(pipeline: str | None = None, shards: int = 1) -> dict[str, Any]:
-    settings: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": 0}
-    if pipeline:
-        settings["default_pipeline"] = pipeline
-    return {
-        "settings": {"index": settings},
-        "mappings": {
-            "properties": {
-                TITLE_FIELD: {"type": "text"},
-                TEXT_FIELD: {"type": "text"},
-                SPARSE_FIELD: {"type": "rank_features"},
-            }
-        },
-    }
 
 
 def create_index(
@@ -71,10 +49,13 @@ def create_index(
     prune_ratio: float | None = None,
     batch_size: int | None = None,
     replace: bool = False,
+    shards: int = 1,
+    replicas: int = 0,
+    analyzer: Analyzer = DEFAULT_ANALYZER,
 ) -> str | None:
     """Create the index (and, with a model, its ingest pipeline as the default); returns the
     pipeline name."""
-    pipeline = f"{name}-sparse-encoding" if model_id else None
+    pipeline = ingest_pipeline_name(name) if model_id else None
     if client.indices.exists(index=name):
         if not replace:
             raise IngestError(
@@ -84,9 +65,12 @@ def create_index(
     if pipeline and model_id:
         client.ingest.put_pipeline(
             id=pipeline,
-            body=pipeline_body(model_id, prune_ratio=prune_ratio, batch_size=batch_size),
+            body=ingest_pipeline_body(model_id, prune_ratio=prune_ratio, batch_size=batch_size),
         )
-    client.indices.create(index=name, body=index_body(pipeline))
+    client.indices.create(
+        index=name,
+        body=index_body(pipeline, shards=shards, replicas=replicas, analyzer=analyzer),
+    )
     return pipeline
 
 

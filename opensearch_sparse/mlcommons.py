@@ -7,14 +7,10 @@ running the same command twice never piles up copies of one model.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from opensearchpy import OpenSearch
@@ -23,12 +19,12 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 from opensearch_sparse import config
 from opensearch_sparse.client import server_reason
 from opensearch_sparse.errors import SparseError
-from opensearch_sparse.packaging import file_sha256
+from opensearch_sparse.model_package import ModelPackage
+from opensearch_sparse.progress import Status, quiet
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 10_000_000  # ml-commons' maximum chunk size
-Progress = Callable[[str], None]
 
 
 class ModelDeployError(SparseError):
@@ -39,10 +35,6 @@ class ModelNotFoundError(SparseError):
     """No model with that id (or name) is registered."""
 
 
-class ModelPackageError(SparseError):
-    """The zip is not an ml-commons model package this tool can register."""
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     model_id: str
@@ -51,54 +43,6 @@ class ModelInfo:
     model_format: str
     function_name: str
     content_hash: str | None
-
-
-@dataclass(frozen=True)
-class ModelPackage:
-    """A zip ready for ml-commons: the file, its sha256 and what its manifest says."""
-
-    path: Path
-    sha256: str
-    size: int
-    model_format: str
-    name: str
-    function_name: str = "SPARSE_ENCODING"
-
-    @classmethod
-    def open(cls, path: Path) -> ModelPackage:
-        if not path.is_file():
-            raise ModelPackageError(
-                f"{path} does not exist", "export one with `opensearch-sparse export`"
-            )
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-                manifest = (
-                    json.loads(archive.read("manifest.json")) if "manifest.json" in names else {}
-                )
-        except zipfile.BadZipFile as exc:
-            raise ModelPackageError(f"{path} is not a zip file", "re-export the model") from exc
-        function = "SPARSE_ENCODING"
-        if any(n.endswith(".onnx") for n in names):
-            fmt = "ONNX"
-        elif any(n.endswith(".pt") for n in names):
-            fmt = "TORCH_SCRIPT"
-        elif "idf.json" in names:
-            # Tokenizer + IDF only: ml-commons registers these as TORCH_SCRIPT format.
-            fmt, function = "TORCH_SCRIPT", "SPARSE_TOKENIZE"
-        else:
-            raise ModelPackageError(
-                f"{path} holds neither a .onnx nor a .pt model nor an idf.json at its root",
-                "export it with `opensearch-sparse export`",
-            )
-        if "tokenizer.json" not in names:
-            raise ModelPackageError(f"{path} has no tokenizer.json", "re-export the model")
-        name = str(manifest.get("name") or path.stem)
-        return cls(path, file_sha256(path), path.stat().st_size, fmt, name, function)
-
-
-def _quiet(_: str) -> None:
-    return None
 
 
 class MLCommons:
@@ -161,7 +105,7 @@ class MLCommons:
         *,
         group: str = "opensearch-sparse",
         name: str | None = None,
-        progress: Progress = _quiet,
+        progress: Status = quiet,
     ) -> tuple[str, bool]:
         """Register the zip (chunked upload); returns (model_id, reused)."""
         existing = self.find_by_hash(package.sha256)
@@ -196,9 +140,7 @@ class MLCommons:
 
     # --- deploy and predict ---------------------------------------------------------------
 
-    def deploy(
-        self, model_id: str, *, timeout_s: float = 600.0, progress: Progress = _quiet
-    ) -> None:
+    def deploy(self, model_id: str, *, timeout_s: float = 600.0, progress: Status = quiet) -> None:
         """Deploy and wait for the task; the server's error text is surfaced verbatim.
 
         Always asks the server, even when the model document says DEPLOYED: after a node

@@ -7,44 +7,19 @@ handled by the tokenizer's normalizer, no special tokens).
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from opensearch_sparse.errors import SparseError
 from opensearch_sparse.idf import IdfTable
+from opensearch_sparse.model_package import load_tokenizer
 
 #: neural_sparse accepts query weights in (0, 64].
 MAX_QUERY_WEIGHT = 64.0
 #: Queries longer than this many distinct tokens keep the highest-weighted ones, so a pasted
 #: page of text cannot turn into thousands of clauses.
 MAX_QUERY_TOKENS = 256
-
-
-class TokenizerError(SparseError):
-    """No usable tokenizer.json at the given path."""
-
-
-def load_tokenizer_json(path: Path) -> str:
-    """tokenizer.json text from an exported zip, a model folder, or the file itself."""
-    path = Path(path)
-    try:
-        if path.is_file() and path.suffix == ".zip":
-            with zipfile.ZipFile(path) as archive:
-                return archive.read("tokenizer.json").decode()
-        file = path / "tokenizer.json" if path.is_dir() else path
-        return file.read_text()
-    except (KeyError, FileNotFoundError, zipfile.BadZipFile) as exc:
-        raise TokenizerError(
-            f"no tokenizer.json in {path}",
-            "pass the exported model zip or the model folder with --tokenizer / --model",
-        ) from exc
-
-
-def load_tokenizer(path: Path) -> Tokenizer:
-    return Tokenizer.from_str(load_tokenizer_json(path))
 
 
 @dataclass(frozen=True)

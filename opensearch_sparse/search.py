@@ -17,14 +17,20 @@ from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from opensearch_sparse.client import server_reason
 from opensearch_sparse.errors import SparseError
-from opensearch_sparse.ingest import SPARSE_FIELD, TEXT_FIELD, TITLE_FIELD
 from opensearch_sparse.query_encoder import EncodedQuery, QueryEncoder
+from opensearch_sparse.schema import (
+    HYBRID_PIPELINE,
+    SPARSE_FIELD,
+    TEXT_FIELD,
+    TITLE_FIELD,
+    TWO_PHASE_PIPELINE,
+    hybrid_pipeline_body,
+    two_phase_pipeline_body,
+)
 
 Mode = Literal["sparse", "bm25", "hybrid"]
 MODES: tuple[str, ...] = ("sparse", "bm25", "hybrid")
 
-HYBRID_PIPELINE = "opensearch-sparse-hybrid"
-TWO_PHASE_PIPELINE = "opensearch-sparse-two-phase"
 #: BM25 queries keep this many words: a pasted page must not exceed the clause limit.
 MAX_BM25_WORDS = 256
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -66,43 +72,6 @@ def server_encoded_query(text: str, model_id: str) -> dict[str, Any]:
 
 def bm25_query(text: str) -> dict[str, Any]:
     return {"match": {TEXT_FIELD: text}}
-
-
-def hybrid_pipeline_body(bm25_weight: float = 0.5) -> dict[str, Any]:
-    return {
-        "description": "opensearch-sparse hybrid: min-max normalised BM25 + sparse",
-        "phase_results_processors": [
-            {
-                "normalization-processor": {
-                    "normalization": {"technique": "min_max"},
-                    "combination": {
-                        "technique": "arithmetic_mean",
-                        "parameters": {"weights": [bm25_weight, 1.0 - bm25_weight]},
-                    },
-                }
-            }
-        ],
-    }
-
-
-def two_phase_pipeline_body(
-    prune_ratio: float = 0.4, expansion_rate: float = 5.0, max_window_size: int = 10000
-) -> dict[str, Any]:
-    return {
-        "description": "opensearch-sparse: neural sparse two-phase search",
-        "request_processors": [
-            {
-                "neural_sparse_two_phase_processor": {
-                    "enabled": True,
-                    "two_phase_parameter": {
-                        "prune_ratio": prune_ratio,
-                        "expansion_rate": expansion_rate,
-                        "max_window_size": max_window_size,
-                    },
-                }
-            }
-        ],
-    }
 
 
 def clean_text(text: str) -> str:

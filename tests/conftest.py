@@ -5,8 +5,11 @@ seeded; judged queries come from the small BEIR-layout set in ``tests/fixtures``
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,10 +45,22 @@ def build_tiny_bert(folder: Path, *, masked_lm: bool = True, seed: int = 0) -> P
 
 
 @pytest.fixture(scope="session")
-def tiny_mlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny masked-LM checkpoint folder (config.json, weights, tokenizer.json)."""
+def tiny_bert() -> Callable[..., Path]:
+    """``build_tiny_bert`` for tests that need a variant (e.g. no MLM head)."""
     pytest.importorskip("torch", reason="building a checkpoint needs the [train] extra")
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-mlm"))
+    return build_tiny_bert
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tiny_bert: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny masked-LM checkpoint folder (config.json, weights, tokenizer.json)."""
+    return tiny_bert(tmp_path_factory.mktemp("tiny-mlm"))
+
+
+@pytest.fixture(scope="session")
+def beir_mini() -> Path:
+    """The judged BEIR-layout set the repo carries (see tests/fixtures/dbpedia-mini)."""
+    return FIXTURES / "dbpedia-mini"
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +72,6 @@ def shipped_model() -> Path:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """Deprecated: tests still reading ../shared move to the fixtures above."""
-    import os
-
     root = Path(os.environ.get("OPENSEARCH_SPARSE_SHARED", REPO.parent / "shared")).resolve()
     if not root.is_dir():
         pytest.skip(f"shared data folder {root} not found (set OPENSEARCH_SPARSE_SHARED)")
@@ -70,3 +83,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+
+
+#: Skips a fresh machine cannot avoid: the reason must start with one of these.
+ALLOWED_SKIPS = ("needs a GPU",)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Refuse silent skips: every skip is listed, and one not in ``ALLOWED_SKIPS`` fails the
+    run (set ``OPENSEARCH_SPARSE_ALLOW_SKIPS=1`` to run a partial suite on purpose)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", [])
+    unexpected = [r for r in skipped if not _skip_reason(r).startswith(ALLOWED_SKIPS)]
+    for report in skipped:
+        reporter.write_line(f"skipped {report.nodeid}: {_skip_reason(report)}")
+    if unexpected and not os.environ.get("OPENSEARCH_SPARSE_ALLOW_SKIPS"):
+        reporter.write_line(
+            f"{len(unexpected)} unexpected skip(s): the suite must run in full "
+            "(install the [dev] extra; see README)",
+            red=True,
+        )
+        if exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _skip_reason(report: Any) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else ""

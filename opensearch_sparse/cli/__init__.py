@@ -1,21 +1,55 @@
-"""The `opensearch-sparse` command: thin wrappers over the library, one per concern."""
+"""The `opensearch-sparse` command: thin wrappers over the library, one module per concern.
+
+Commands are imported only when they run: `opensearch-sparse --help` must not pay for
+onnxruntime, opensearch-py or torch, so the group lists them from the table below.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from opensearch_sparse import __version__
 from opensearch_sparse.cli import output
-from opensearch_sparse.cli.cluster_cmd import cluster
-from opensearch_sparse.cli.demo_cmd import demo
-from opensearch_sparse.cli.ingest_cmd import index, ingest_cmd
-from opensearch_sparse.cli.model_cmd import export, model
-from opensearch_sparse.cli.search_cmd import idf, search
-from opensearch_sparse.cli.train_cmd import train
 from opensearch_sparse.errors import SparseError
 
+#: name -> (module, attribute, one-line help shown by --help without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "cluster": ("cluster_cmd", "cluster", "Run a real local OpenSearch node (no Docker needed)."),
+    "demo": ("demo_cmd", "demo", "Start a node, deploy the encoder, compare BM25 with sparse."),
+    "export": ("export_cmd", "export", "Export a checkpoint to an ml-commons zip."),
+    "model": ("model_cmd", "model", "Register and deploy sparse encoders in ml-commons."),
+    "index": ("ingest_cmd", "index", "Create an index with its sparse_encoding pipeline."),
+    "ingest": ("ingest_cmd", "ingest_cmd", "Stream a BEIR corpus into an index."),
+    "idf": ("search_cmd", "idf", "Build the IDF table that weights query tokens."),
+    "search": ("search_cmd", "search", "Search an index: sparse, BM25 or hybrid."),
+    "train": ("train_cmd", "train", "Train a sparse document encoder (needs [train])."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands load on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module}.{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="opensearch-sparse")
 def cli() -> None:
     """Learned sparse retrieval for OpenSearch at BM25 cost.
@@ -23,17 +57,6 @@ def cli() -> None:
     Settings come from flags, then OPENSEARCH_SPARSE_* environment variables, then defaults.
     Set OPENSEARCH_SPARSE_DEBUG=1 to see tracebacks.
     """
-
-
-cli.add_command(cluster)
-cli.add_command(demo)
-cli.add_command(export)
-cli.add_command(model)
-cli.add_command(index)
-cli.add_command(ingest_cmd)
-cli.add_command(idf)
-cli.add_command(search)
-cli.add_command(train)
 
 
 def main() -> None:
@@ -45,7 +68,7 @@ def main() -> None:
             raise
         output.fail(exc)
     except click.exceptions.Abort:
-        output.err.print("aborted")
+        output.info("aborted")
         raise SystemExit(130) from None
     except click.ClickException as exc:
         exc.show()

@@ -10,7 +10,6 @@ import click
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
-from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.ingest import IngestError, create_index, ingest
 
@@ -96,6 +95,8 @@ def ingest_cmd(
     if encode == "local":
         if model_path is None:
             raise SparseError("--encode local needs --model", "pass the exported zip: --model PATH")
+        from opensearch_sparse.encoders import DocumentEncoder  # onnxruntime: only when used
+
         encoder = DocumentEncoder(model_path)
     total = count_lines(corpus)
     read = ReadReport()

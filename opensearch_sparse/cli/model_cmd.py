@@ -1,18 +1,17 @@
-"""`opensearch-sparse model register | deploy | list | undeploy | delete`, and `export`."""
+"""`opensearch-sparse model register | register-tokenizer | deploy | list | undeploy | delete`."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
-from opensearch_sparse.errors import SparseError
-from opensearch_sparse.mlcommons import MLCommons, ModelPackage
-from opensearch_sparse.models import default_model_dir
-from opensearch_sparse.packaging import package_exported_folder, package_tokenizer_model
+from opensearch_sparse.mlcommons import MLCommons
+from opensearch_sparse.model_package import ModelPackage, package_tokenizer_model, resolve_zip
 
 
 def _ml(**conn: Any) -> MLCommons:
@@ -29,19 +28,24 @@ def model() -> None:
 
 
 @model.command()
-@click.argument("package", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option("--name", default=None, help="Model name (default: from the package)")
 @click.option("--group", default="opensearch-sparse", show_default=True, help="Model group")
 @click.option("--deploy/--no-deploy", default=True, show_default=True)
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Deploy timeout (s)")
 @connection_options
 def register(
-    package: Path, name: str | None, group: str, deploy: bool, timeout: float, **conn: Any
+    model_path: Path, name: str | None, group: str, deploy: bool, timeout: float, **conn: Any
 ) -> None:
-    """Register an exported zip (reused when the same zip is already registered)."""
+    """Register MODEL: an exported zip or folder, or a checkpoint (exported on the fly).
+
+    Reused when the same zip is already registered (registration is by sha256)."""
     ml = _ml(**conn)
-    pkg = ModelPackage.open(package)
-    with output.spinner(f"registering {package.name}") as progress:
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        output.spinner(f"registering {model_path.name}") as progress,
+    ):
+        pkg = ModelPackage.open(resolve_zip(model_path, Path(workdir)))
         model_id, reused = ml.register(pkg, group=group, name=name, progress=progress)
     output.info(("reusing" if reused else "registered") + f" model {model_id} ({pkg.model_format})")
     if deploy:
@@ -122,52 +126,3 @@ def delete(model_id: str, **conn: Any) -> None:
     """Undeploy if needed, then delete the model."""
     MLCommons(connect(**conn)).delete(model_id)
     output.info(f"deleted {model_id}")
-
-
-@click.command()
-@click.argument("model_dir", type=click.Path(path_type=Path), required=False)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True
-)
-@click.option("--prune-ratio", type=float, default=0.0, show_default=True)
-def export(model_dir: Path | None, out_dir: Path, fmt: str, prune_ratio: float) -> None:
-    """Export a masked-LM checkpoint MODEL_DIR to an ml-commons-ready zip (needs the [train]
-    extra). Without MODEL_DIR, the shipped default encoder (already ONNX) is packaged as is."""
-    if model_dir is None:
-        if fmt != "onnx" or prune_ratio:
-            raise click.UsageError("the shipped model is ONNX without pruning; pass MODEL_DIR")
-        folder = default_model_dir()
-        zip_path = package_exported_folder(folder, out_dir / "opensearch-sparse-default-onnx.zip")
-        output.info(f"packaged the shipped encoder ({folder}) without re-exporting")
-        click.echo(str(zip_path))
-        return
-    click.echo(str(export_checkpoint(model_dir, out_dir, fmt, prune_ratio)))
-
-
-def export_checkpoint(model_dir: Path, out_dir: Path, fmt: str, prune_ratio: float = 0.0) -> Path:
-    """Export with a spinner and the parity summary; a clear error when torch is missing."""
-    try:
-        from model_export import package
-        from model_export.package import Format
-    except ImportError as exc:
-        raise SparseError(
-            f"exporting {model_dir} needs torch and transformers ({exc.name} is missing)",
-            "pip install 'opensearch-sparse[train]', or pass an exported model",
-        ) from exc
-    with output.spinner(f"exporting {model_dir} to {fmt}"):
-        result = package(model_dir, out_dir, fmt=cast(Format, fmt), prune_ratio=prune_ratio)
-    output.info(result.summary())
-    return result.zip_path
-
-
-def model_zip(model: Path, workdir: Path) -> Path:
-    """An ml-commons zip from an exported zip, an exported folder, or a checkpoint folder
-    (exported to ONNX in ``workdir``)."""
-    if model.is_file() and model.suffix == ".zip":
-        return model
-    if (model / "model.onnx").is_file() or (model / "model.pt").is_file():
-        return package_exported_folder(model, workdir / f"{model.name}.zip")
-    if (model / "config.json").is_file():
-        return export_checkpoint(model, workdir, "onnx")
-    raise SparseError(f"{model} is not a model", "pass an exported zip or model folder")

@@ -1,4 +1,10 @@
-"""How the CLI talks: data to stdout (human tables or --json), messages and progress to stderr."""
+"""How the CLI talks: data to stdout (human tables or --json), messages and progress to stderr.
+
+Text that comes from data or a server (titles, ids, error reasons) is always printed
+literally: rich would read ``[/]`` or ``dict[str, int]`` as markup, crash on the first and
+silently drop the brackets of the second. So messages are ``Text`` objects or printed with
+``markup=False``; only this module's own styling uses markup.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console as RichConsole
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,12 +26,14 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from opensearch_sparse.errors import SparseError
+from opensearch_sparse.progress import Advance, Status
 
-out = Console()
+out = RichConsole()
 # Messages are one line each, never wrapped: logs and tests grep them.
-err = Console(stderr=True, soft_wrap=True)
+err = RichConsole(stderr=True, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
@@ -33,26 +41,28 @@ def emit_json(data: Any) -> None:
 
 
 def info(message: str) -> None:
-    err.print(message, highlight=False)
+    err.print(message, markup=False, highlight=False)
 
 
 @contextmanager
-def spinner(title: str) -> Iterator[Callable[[str], None]]:
+def spinner(title: str) -> Iterator[Status]:
     """A status line with elapsed time; yields a callback that updates its text."""
     started = time.monotonic()
-    with err.status(title) as status:
+    with err.status(Text(title)) as status:
 
         def update(message: str) -> None:
-            status.update(f"{title}: {message} [dim]({time.monotonic() - started:.0f}s)[/dim]")
+            line = Text(f"{title}: {message} ")
+            line.append(f"({time.monotonic() - started:.0f}s)", style="dim")
+            status.update(line)
 
         yield update
 
 
 @contextmanager
-def progress(title: str, total: int | None, unit: str = "docs") -> Iterator[Callable[[int], None]]:
+def progress(title: str, total: int | None, unit: str = "docs") -> Iterator[Advance]:
     """A bar with count, rate and ETA on stderr; yields ``advance(n)``."""
     columns = (
-        TextColumn(f"[bold]{title}"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
@@ -61,7 +71,8 @@ def progress(title: str, total: int | None, unit: str = "docs") -> Iterator[Call
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err) as bar:
-        task = bar.add_task(title, total=total, rate="")
+        # The description is escaped by rich's TextColumn only when it is a Text.
+        task = bar.add_task(Text(title).markup, total=total, rate="")
 
         def advance(n: int) -> None:
             bar.advance(task, n)
@@ -71,11 +82,24 @@ def progress(title: str, total: int | None, unit: str = "docs") -> Iterator[Call
         yield advance
 
 
+class Console:
+    """The ``progress.Listener`` the CLI hands to multi-step library calls."""
+
+    def step(self, message: str) -> None:
+        info(message)
+
+    def status(self, title: str) -> AbstractContextManager[Status]:
+        return spinner(title)
+
+    def counter(self, title: str, total: int | None) -> AbstractContextManager[Advance]:
+        return progress(title, total)
+
+
 def fail(exc: SparseError) -> None:
     """Print a known failure as one cause line and one fix line; exit 1."""
-    err.print(f"[bold red]error:[/bold red] {exc.cause}", highlight=False)
+    err.print(Text("error: ", style="bold red") + Text(exc.cause), highlight=False)
     if exc.fix:
-        err.print(f"[bold]fix:[/bold] {exc.fix}", highlight=False)
+        err.print(Text("fix: ", style="bold") + Text(exc.fix), highlight=False)
     sys.exit(1)
 
 

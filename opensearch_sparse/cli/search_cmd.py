@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
-from opensearchpy.helpers import scan
 from rich.table import Table
+from rich.text import Text
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.config import env
 from opensearch_sparse.corpus import count_lines, read_corpus
-from opensearch_sparse.idf import IdfTable
-from opensearch_sparse.ingest import TEXT_FIELD
-from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
+from opensearch_sparse.idf import IdfTable, index_texts
+from opensearch_sparse.model_package import load_tokenizer
+from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.search import MODES, SearchResult, SparseSearch
 
 
@@ -42,21 +43,24 @@ def _snippet(text: str, width: int = 70) -> str:
 
 
 def print_result(result: SearchResult) -> None:
-    table = Table(title=f"{result.mode}: {len(result.hits)} hits", title_justify="left")
+    table = Table(title=Text(f"{result.mode}: {len(result.hits)} hits"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("id")
     table.add_column("score", justify="right")
     table.add_column("title / text")
     for rank, hit in enumerate(result.hits, 1):
-        table.add_row(str(rank), hit.doc_id, f"{hit.score:.3f}", _snippet(hit.title or hit.text))
+        table.add_row(
+            str(rank), Text(hit.doc_id), f"{hit.score:.3f}", Text(_snippet(hit.title or hit.text))
+        )
     output.out.print(table)
     output.out.print(
         f"client {result.client_ms:.1f} ms (query encoding {result.encode_ms:.2f} ms), "
         f"server took {result.took_ms} ms",
         highlight=False,
+        markup=False,
     )
     if result.reason:
-        output.out.print(f"note: {result.reason}", highlight=False)
+        output.out.print(f"note: {result.reason}", highlight=False, markup=False)
 
 
 @click.command()
@@ -124,32 +128,33 @@ def idf() -> None:
     default=None,
     help="Where to write idf.json [default: beside the model given to --tokenizer]",
 )
-@click.option("--from-index", default=None, help="Count the text of an existing index instead")
+@click.option(
+    "--index", "index_name", default=None, help="Count the documents of this index instead"
+)
 @connection_options
 def build(
     corpus: Path | None,
     tokenizer_path: Path,
     out: Path | None,
-    from_index: str | None,
+    index_name: str | None,
     **conn: Any,
 ) -> None:
-    """Stream CORPUS (or --from-index INDEX) once and write {token: idf} JSON to --out."""
-    if (corpus is None) == (from_index is None):
-        raise click.UsageError("give either CORPUS or --from-index INDEX")
+    """Stream CORPUS (or the documents of --index NAME, the default a search should use)
+    once and write {token: idf} JSON to --out."""
+    if (corpus is None) == (index_name is None):
+        raise click.UsageError("give either CORPUS or --index NAME")
     tokenizer = load_tokenizer(tokenizer_path)
     if out is None:
         # Kept with the model it belongs to: a folder gets it inside, a zip gets it next to it.
         out = (tokenizer_path if tokenizer_path.is_dir() else tokenizer_path.parent) / "idf.json"
+    texts: Iterable[str]
     if corpus is not None:
         total = count_lines(corpus)
         texts = (d.content for d in read_corpus(corpus))
-    else:
+    elif index_name is not None:
         client = connect(**conn)
-        total = int(client.count(index=from_index)["count"])
-        texts = (
-            str(h["_source"].get(TEXT_FIELD, ""))
-            for h in scan(client, index=from_index, _source=[TEXT_FIELD])
-        )
+        total = int(client.count(index=index_name)["count"])
+        texts = index_texts(client, index_name)
     with output.progress("idf", total) as advance:
         table = IdfTable.build(texts, tokenizer, on_progress=advance)
     table.save(out)

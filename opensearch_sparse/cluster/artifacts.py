@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,9 +135,6 @@ class MavenRepository:
             f"{art.coordinates} does not match its published SHA-1 after two downloads",
             f"delete {self.root} and retry; if it persists, the Maven mirror serves a bad file",
         )
-
-    def fetch_all(self, arts: Iterable[Artifact]) -> list[Path]:
-        return [self.fetch(a) for a in arts]
 
     def _download(self, art: Artifact) -> None:
         output = self._run_mvn(art, strict=True)

@@ -16,22 +16,17 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 from opensearch_sparse import config
 from opensearch_sparse.cluster.artifacts import MavenRepository, node_artifacts
 from opensearch_sparse.cluster.java import JavaHome
 from opensearch_sparse.errors import ArtifactError, NodeStartError
+from opensearch_sparse.progress import Status, quiet
 
 logger = logging.getLogger(__name__)
 
 MARKER = ".opensearch-sparse.json"
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
 
 
 def dist_dir(home: Path, version: str) -> Path:
@@ -54,7 +49,7 @@ def is_installed(home: Path, version: str) -> bool:
     return recorded.get("version") == version and recorded.get("plugins") == list(config.PLUGINS)
 
 
-def install(home: Path, version: str, java: JavaHome, progress: Progress = _quiet) -> Path:
+def install(home: Path, version: str, java: JavaHome, progress: Status = quiet) -> Path:
     """Download (once) and assemble the distribution; a no-op when it is already complete."""
     target = dist_dir(home, version)
     if is_installed(home, version):

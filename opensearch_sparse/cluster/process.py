@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,12 @@ import requests
 from opensearch_sparse import config
 from opensearch_sparse.cluster import install
 from opensearch_sparse.cluster.java import JavaHome, find_java
-from opensearch_sparse.errors import NodeNotRunningError, NodeStartError, PortInUseError
+from opensearch_sparse.errors import NodeStartError, PortInUseError
+from opensearch_sparse.progress import Status, quiet
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "node.json"
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -150,13 +145,13 @@ class LocalCluster:
     def is_running(self) -> bool:
         return self.running_pid() is not None
 
-    def install(self, progress: Progress = _quiet) -> tuple[Path, JavaHome]:
+    def install(self, progress: Status = quiet) -> tuple[Path, JavaHome]:
         """Find Java and make sure the distribution is assembled (downloads on first use)."""
         java = find_java(self.config.version, self.config.java_home)
         dist = install.install(self.config.home, self.config.version, java, progress)
         return dist, java
 
-    def start(self, progress: Progress = _quiet) -> bool:
+    def start(self, progress: Status = quiet) -> bool:
         """Start the node and wait until it serves requests.
 
         Returns False when this node was already running (nothing is started twice).
@@ -213,7 +208,7 @@ class LocalCluster:
         }
         self.state_path.write_text(json.dumps(state, indent=2))
 
-    def wait_ready(self, progress: Progress = _quiet) -> None:
+    def wait_ready(self, progress: Status = quiet) -> None:
         """Poll until cluster health is yellow or green; fail fast if the process dies."""
         deadline = time.monotonic() + self.config.start_timeout_s
         started = time.monotonic()
@@ -292,13 +287,6 @@ class LocalCluster:
             plugins=tuple(sorted({p["component"] for p in plugins})),
             node_dir=str(self.node_dir),
         )
-
-    def require_running(self) -> None:
-        if not self.is_running():
-            raise NodeNotRunningError(
-                f"no local node is running on port {self.config.port}",
-                "start one with `opensearch-sparse cluster start`",
-            )
 
     def log_tail(self, lines: int = 50) -> str:
         """Last lines of the server log, or of the console output when the log is not there

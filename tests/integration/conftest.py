@@ -1,4 +1,5 @@
-"""Fixtures for the index-time path: an exported test model, registered and deployed once."""
+"""Fixtures for the index- and query-time paths: the shipped model as a zip, registered and
+deployed once; a TorchScript export of the tiny test model; the judged fixture corpus."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from opensearch_sparse.mlcommons import MLCommons, ModelPackage
+from opensearch_sparse.corpus import Document, read_corpus
+from opensearch_sparse.mlcommons import MLCommons
+from opensearch_sparse.model_package import ModelPackage, package_exported_folder
 from opensearch_sparse.testing import ClusterHandle
 
 
@@ -18,24 +21,26 @@ class DeployedModel:
     package: ModelPackage
 
 
-def _export(shared_dir: Path, out: Path, fmt: str) -> Path:
-    pytest.importorskip("torch", reason="export needs the [train] extra (torch)")
+@pytest.fixture(scope="session")
+def onnx_zip(shipped_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped encoder as the zip ml-commons registers (no torch involved)."""
+    return package_exported_folder(shipped_model, tmp_path_factory.mktemp("zip") / "default.zip")
+
+
+@pytest.fixture(scope="session")
+def tiny_exports(tiny_mlm: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny test model exported to both formats ml-commons deploys (needs torch)."""
     from model_export import package
 
-    model = shared_dir / "models" / "splade-tiny"
-    if not model.is_dir():
-        pytest.skip(f"test model {model} not found")
-    return package(model, out, fmt=fmt).zip_path  # type: ignore[arg-type]
+    out = tmp_path_factory.mktemp("tiny-export")
+    return {fmt: package(tiny_mlm, out, fmt=fmt).zip_path for fmt in ("onnx", "torchscript")}
 
 
 @pytest.fixture(scope="session")
-def onnx_zip(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _export(shared_dir, tmp_path_factory.mktemp("export"), "onnx")
-
-
-@pytest.fixture(scope="session")
-def torchscript_zip(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _export(shared_dir, tmp_path_factory.mktemp("export-ts"), "torchscript")
+def corpus_docs(beir_mini: Path) -> list[Document]:
+    docs = list(read_corpus(beir_mini))
+    assert len(docs) == 300
+    return docs
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
-"""The index-time path on the real node: exported splade-tiny registered and deployed in
-ml-commons, the server's predictions equal local onnxruntime, cranfield ingested through the
-sparse_encoding pipeline and through local encoding, with the same stored weights."""
+"""The index-time path on the real node: the shipped encoder registered and deployed in
+ml-commons, the server's predictions equal local onnxruntime, the fixture corpus ingested
+through the sparse_encoding pipeline and through local encoding, with the same stored weights;
+a TorchScript export deploys offline too."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typing import Any
 import pytest
 from opensearchpy.helpers import scan
 
-from opensearch_sparse.corpus import Document, read_corpus
+from opensearch_sparse.corpus import Document
 from opensearch_sparse.encoders import DocumentEncoder
-from opensearch_sparse.ingest import SPARSE_FIELD, create_index, ingest
-from opensearch_sparse.mlcommons import MLCommons, ModelPackage
-from opensearch_sparse.models import default_model_dir
-from opensearch_sparse.packaging import package_exported_folder
+from opensearch_sparse.ingest import create_index, ingest
+from opensearch_sparse.mlcommons import MLCommons
+from opensearch_sparse.model_package import ModelPackage
+from opensearch_sparse.schema import SPARSE_FIELD, ingest_pipeline_name
 
 TEXTS = [
     "What similarity laws must be obeyed when constructing aeroelastic models?",
@@ -43,13 +44,6 @@ def encoder(onnx_zip: Path) -> DocumentEncoder:
     return DocumentEncoder(onnx_zip)
 
 
-@pytest.fixture(scope="module")
-def cranfield(shared_dir: Path) -> list[Document]:
-    docs = list(read_corpus(shared_dir / "data" / "cranfield"))
-    assert len(docs) >= 1390
-    return docs
-
-
 @contextmanager
 def _index(client: Any, **kwargs: Any) -> Iterator[str]:
     name = f"test-ingest-{uuid.uuid4().hex[:8]}"
@@ -58,7 +52,7 @@ def _index(client: Any, **kwargs: Any) -> Iterator[str]:
         yield name
     finally:
         client.indices.delete(index=name, ignore_unavailable=True)
-        client.ingest.delete_pipeline(id=f"{name}-sparse-encoding", ignore=[404])
+        client.ingest.delete_pipeline(id=ingest_pipeline_name(name), ignore=[404])
 
 
 def test_register_is_idempotent(ml: MLCommons, onnx_model: Any) -> None:
@@ -79,55 +73,56 @@ def test_server_predict_equals_local_onnxruntime(
     assert all(w > 0 for s in server for w in s.values())
 
 
-def test_torchscript_export_deploys_offline(
-    ml: MLCommons, torchscript_zip: Path, encoder: DocumentEncoder
-) -> None:
-    model_id, _ = ml.register(ModelPackage.open(torchscript_zip))
+def test_torchscript_export_deploys_offline(ml: MLCommons, tiny_exports: dict[str, Path]) -> None:
+    """The same tiny model as TorchScript (server) and ONNX (here) stores the same weights."""
+    model_id, _ = ml.register(ModelPackage.open(tiny_exports["torchscript"]))
     ml.deploy(model_id)
     try:
         server = ml.predict_sparse(model_id, TEXTS[:3])
-        for s, loc in zip(server, encoder.encode(TEXTS[:3]), strict=True):
+        local = DocumentEncoder(tiny_exports["onnx"]).encode(TEXTS[:3])
+        for s, loc in zip(server, local, strict=True):
             assert_same_weights(s, loc)
+        assert all(server), "every text got tokens"
     finally:
         ml.undeploy(model_id)
 
 
-def test_cranfield_through_the_pipeline(
+def test_corpus_through_the_pipeline(
     local_cluster: Any,
     onnx_model: Any,
     encoder: DocumentEncoder,
-    cranfield: list[Document],
+    corpus_docs: list[Document],
 ) -> None:
     client = local_cluster.client()
     with _index(client, model_id=onnx_model.model_id) as name:
-        report = ingest(client, name, cranfield)
+        report = ingest(client, name, corpus_docs)
         assert report.failed == []
-        assert report.sent == report.stored == len(cranfield)
+        assert report.sent == report.stored == len(corpus_docs)
         # Every document has a non-empty sparse field (rank_features has no `exists` query).
         stored = {
             hit["_id"]: hit["_source"].get(SPARSE_FIELD)
             for hit in scan(client, index=name, _source=[SPARSE_FIELD])
         }
-        assert len(stored) == len(cranfield)
+        assert len(stored) == len(corpus_docs)
         assert all(stored.values())
         # Stored weights equal the local encoding (a sample, spread over the corpus).
-        sample = cranfield[:: len(cranfield) // 40]
+        sample = corpus_docs[:: len(corpus_docs) // 40]
         local = encoder.encode([d.content for d in sample])
         for doc, weights in zip(sample, local, strict=True):
             assert_same_weights(stored[doc.doc_id], weights)
         # A rerun (e.g. after a crash) leaves exactly one copy of each document.
-        again = ingest(client, name, cranfield[:50])
-        assert again.stored == len(cranfield)
+        again = ingest(client, name, corpus_docs[:50])
+        assert again.stored == len(corpus_docs)
 
 
 def test_local_encoding_stores_the_same_as_the_pipeline(
     local_cluster: Any,
     onnx_model: Any,
     encoder: DocumentEncoder,
-    cranfield: list[Document],
+    corpus_docs: list[Document],
 ) -> None:
     client = local_cluster.client()
-    docs = cranfield[:120]
+    docs = corpus_docs[:120]
     with _index(client, model_id=onnx_model.model_id) as piped:
         ingest(client, piped, docs)
         # The local path bypasses the default pipeline of an index that has one.
@@ -141,7 +136,7 @@ def test_local_encoding_stores_the_same_as_the_pipeline(
 
 
 def test_deploys_never_download_native_libraries(
-    local_cluster: Any, onnx_model: Any, torchscript_zip: Path
+    local_cluster: Any, onnx_model: Any, tiny_exports: dict[str, Path]
 ) -> None:
     """DJL fetches libtorch from the internet when it is not staged; the node log shows it."""
     if local_cluster.local is None:
@@ -152,16 +147,11 @@ def test_deploys_never_download_native_libraries(
         assert needle not in log
 
 
-def test_shipped_model_deploys_and_matches_local_inference(ml: MLCommons, tmp_path: Path) -> None:
-    folder = default_model_dir()
-    pkg = ModelPackage.open(package_exported_folder(folder, tmp_path / "default.zip"))
-    model_id, _ = ml.register(pkg)
-    ml.deploy(model_id)
-    try:
-        server = ml.predict_sparse(model_id, TEXTS)
-        local = DocumentEncoder(folder).encode(TEXTS)
-        for s, loc in zip(server, local, strict=True):
-            assert_same_weights(s, loc)
-        assert sum(len(s) for s in server) > 0
-    finally:
-        ml.undeploy(model_id)
+def test_shipped_model_deploys_and_matches_local_inference(
+    ml: MLCommons, onnx_model: Any, shipped_model: Path
+) -> None:
+    server = ml.predict_sparse(onnx_model.model_id, TEXTS)
+    local = DocumentEncoder(shipped_model).encode(TEXTS)
+    for s, loc in zip(server, local, strict=True):
+        assert_same_weights(s, loc)
+    assert sum(len(s) for s in server) > 0

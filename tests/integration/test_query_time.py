@@ -14,34 +14,35 @@ from typing import Any
 
 import pytest
 
-from opensearch_sparse.corpus import Document, read_corpus
+from opensearch_sparse.corpus import Document
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.idf import IdfTable
-from opensearch_sparse.ingest import SPARSE_FIELD, create_index, ingest
-from opensearch_sparse.mlcommons import MLCommons, ModelPackage
-from opensearch_sparse.packaging import package_tokenizer_model
-from opensearch_sparse.query_encoder import QueryEncoder, load_tokenizer
+from opensearch_sparse.ingest import create_index, ingest
+from opensearch_sparse.mlcommons import MLCommons
+from opensearch_sparse.model_package import ModelPackage, load_tokenizer, package_tokenizer_model
+from opensearch_sparse.query_encoder import QueryEncoder
+from opensearch_sparse.schema import SPARSE_FIELD
 from opensearch_sparse.search import SparseSearch
 
 QUERIES = [
-    "what similarity laws must be obeyed when constructing aeroelastic models of heated high "
-    "speed aircraft",
-    "boundary layer transition",
-    "Übergang: supersonic flutter?",
+    "Prime minister Canada nicknamed Silver-Tongued Laurier longest unbroken term",
+    "airports",
+    "Coen Brothers film: John Turturro?",
 ]
 BAD_QUERIES = ["", "   \t ", "?!...", "\U0001f600\U0001f680", "x" * 10_000, "wing\x00\x07stall"]
 
 
 @pytest.fixture(scope="module")
-def docs(shared_dir: Path) -> list[Document]:
-    return list(read_corpus(shared_dir / "data" / "cranfield"))[:300]
+def docs(corpus_docs: list[Document]) -> list[Document]:
+    return corpus_docs
 
 
 @pytest.fixture(scope="module")
-def idf_file(onnx_zip: Path, shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    texts = (d.content for d in read_corpus(shared_dir / "data" / "cranfield"))
+def idf_file(
+    onnx_zip: Path, corpus_docs: list[Document], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     path = tmp_path_factory.mktemp("idf") / "idf.json"
-    IdfTable.build(texts, load_tokenizer(onnx_zip)).save(path)
+    IdfTable.build((d.content for d in corpus_docs), load_tokenizer(onnx_zip)).save(path)
     return path
 
 
@@ -84,7 +85,7 @@ def test_bm25_and_hybrid(searcher: SparseSearch) -> None:
     sparse = searcher.search(QUERIES[1], "sparse", k=10)
     hybrid = searcher.search(QUERIES[1], "hybrid", k=10)
     assert bm25.hits and sparse.hits and hybrid.hits
-    assert all("transition" in (h.text.lower()) for h in bm25.hits[:3])
+    assert all("airport" in h.text.lower() for h in bm25.hits[:3])
     # min-max normalised and averaged: scores in [0, 1], the best document near the top
     assert all(0.0 <= h.score <= 1.0 for h in hybrid.hits)
     union = {h.doc_id for h in bm25.hits} | {h.doc_id for h in sparse.hits}
@@ -198,7 +199,7 @@ def test_cli_idf_from_index_equals_idf_from_corpus(
         "build",
         "--tokenizer",
         str(onnx_zip),
-        "--from-index",
+        "--index",
         index,
         "--out",
         str(out),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from opensearch_sparse.demo_corpus import MIN_WORDS, stdlib_docs
+from opensearch_sparse.demo.corpus import MIN_WORDS, stdlib_docs
 
 
 def test_stdlib_docstrings_are_a_real_corpus() -> None:

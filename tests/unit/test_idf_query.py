@@ -1,5 +1,5 @@
 """IDF formula, streaming build, file format, and inference-free query encoding, checked on
-hand-computed examples with the real bert-base-uncased WordPiece tokenizer of splade-tiny."""
+hand-computed examples with the real bert-base-uncased WordPiece tokenizer of the shipped model."""
 
 from __future__ import annotations
 
@@ -10,17 +10,13 @@ from pathlib import Path
 import pytest
 
 from opensearch_sparse.idf import IdfError, IdfTable, idf_value
-from opensearch_sparse.query_encoder import (
-    MAX_QUERY_WEIGHT,
-    QueryEncoder,
-    TokenizerError,
-    load_tokenizer,
-)
+from opensearch_sparse.model_package import ModelPackageError, load_tokenizer
+from opensearch_sparse.query_encoder import MAX_QUERY_WEIGHT, QueryEncoder
 
 
 @pytest.fixture(scope="module")
-def tokenizer(shared_dir: Path):  # type: ignore[no-untyped-def]
-    return load_tokenizer(shared_dir / "models" / "splade-tiny")
+def tokenizer(shipped_model: Path):  # type: ignore[no-untyped-def]
+    return load_tokenizer(shipped_model)
 
 
 DOCS = ["The wing stalls.", "Wing flutter at Mach two", "the café"]
@@ -104,5 +100,5 @@ def test_huge_query_keeps_the_heaviest_tokens(tokenizer) -> None:  # type: ignor
 
 
 def test_missing_tokenizer_is_explained(tmp_path: Path) -> None:
-    with pytest.raises(TokenizerError, match=r"no tokenizer\.json"):
+    with pytest.raises(ModelPackageError, match=r"no readable tokenizer\.json"):
         load_tokenizer(tmp_path)

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from opensearch_sparse.mlcommons import ModelPackage, ModelPackageError
-from opensearch_sparse.packaging import package_tokenizer_model, write_zip
-from opensearch_sparse.search import (
-    SearchError,
-    SparseSearch,
-    clean_text,
-    hybrid_pipeline_body,
-    sparse_query,
+from opensearch_sparse.model_package import (
+    ModelPackage,
+    ModelPackageError,
+    package_tokenizer_model,
+    write_zip,
 )
+from opensearch_sparse.schema import hybrid_pipeline_body
+from opensearch_sparse.search import SearchError, SparseSearch, clean_text, sparse_query
 
 
 def test_clean_text_drops_control_characters_and_collapses_space() -> None:
@@ -63,8 +62,8 @@ def test_model_package_detects_format_and_function(tmp_path: Path) -> None:
         ModelPackage.open(tmp_path / "e.zip")
 
 
-def test_tokenizer_package_is_reproducible(tmp_path: Path, shared_dir: Path) -> None:
-    model = shared_dir / "models" / "splade-tiny"
+def test_tokenizer_package_is_reproducible(tmp_path: Path, shipped_model: Path) -> None:
+    model = shipped_model
     idf = tmp_path / "idf.json"
     idf.write_text('{"wing": 2.5}')
     first = package_tokenizer_model(model, idf, tmp_path / "1.zip").read_bytes()
