@@ -128,6 +128,19 @@ def load_tokenizer(path: Path) -> Tokenizer:
         ) from exc
 
 
+def general_idf(model: Path) -> Path:
+    """The general IDF table shipped beside a model folder (``idf.json``): the fallback when
+    no table was built from the index being searched."""
+    table = Path(model) / "idf.json"
+    if not table.is_file():
+        raise ModelPackageError(
+            f"{model} has no idf.json to weight query tokens with",
+            "build one from your index: `opensearch-sparse idf build --index NAME "
+            "--tokenizer MODEL`, then pass --idf",
+        )
+    return table
+
+
 def load_onnx(path: Path) -> bytes:
     """The ONNX graph of a zip, a folder or a ``.onnx`` file (local encoding runs ONNX only)."""
     if path.is_file() and path.suffix == ".zip":
@@ -161,7 +174,8 @@ class ModelPackage:
     def open(cls, path: Path) -> ModelPackage:
         if not path.is_file():
             raise ModelPackageError(
-                f"{path} does not exist", "export one with `opensearch-sparse export`"
+                f"{path} is not a zip file" if path.exists() else f"{path} does not exist",
+                "pass the zip `opensearch-sparse export` wrote",
             )
         try:
             with zipfile.ZipFile(path) as archive:

@@ -15,7 +15,8 @@ from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.config import env
 from opensearch_sparse.corpus import count_lines, read_corpus
 from opensearch_sparse.idf import IdfTable, index_texts
-from opensearch_sparse.model_package import load_tokenizer
+from opensearch_sparse.model_package import general_idf, load_tokenizer
+from opensearch_sparse.models import default_model_dir
 from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.search import MODES, SearchResult, SparseSearch
 
@@ -26,14 +27,15 @@ def model_options(func: Any) -> Any:
         "idf_path",
         type=click.Path(path_type=Path),
         default=lambda: env("IDF"),
-        help="IDF table (idf.json) [env IDF]",
+        help="IDF table (idf.json) [env IDF; default: the model's general table]",
     )(func)
     return click.option(
         "--model",
         "model_path",
         type=click.Path(path_type=Path),
         default=lambda: env("MODEL"),
-        help="Exported model zip or folder: its tokenizer encodes queries [env MODEL]",
+        help="Exported model zip or folder: its tokenizer encodes queries "
+        "[env MODEL; default: the shipped model]",
     )(func)
 
 
@@ -93,9 +95,13 @@ def search(
     """Search INDEX_NAME for QUERY in sparse, BM25 or hybrid mode."""
     encoder = None
     if mode != "bm25" and not tokenizer_model_id:
-        if not model_path or not idf_path:
-            raise click.UsageError(
-                "sparse and hybrid search need --model and --idf (or --server-encode ID)"
+        model_path = model_path or default_model_dir()
+        if idf_path is None:
+            idf_path = general_idf(model_path)
+            output.info(
+                "note: query tokens weighted by the model's general IDF table; one built from "
+                f"your index fits it better: opensearch-sparse idf build --index {index_name} "
+                f"--tokenizer {model_path}"
             )
         encoder = QueryEncoder.from_paths(model_path, idf_path)
     searcher = SparseSearch(

@@ -154,6 +154,15 @@ def test_cli_search_prints_table_and_times(
     assert json.loads(proc.stdout)["reason"] == "the query is empty"
 
 
+def test_cli_search_defaults_to_the_shipped_model_and_its_general_idf(
+    local_cluster: Any, index: str
+) -> None:
+    proc = _cli("search", index, QUERIES[1], "-k", "3", "--url", local_cluster.url)
+    assert proc.returncode == 0, proc.stderr
+    assert "sparse: 3 hits" in proc.stdout
+    assert "general IDF table" in proc.stderr and f"idf build --index {index}" in proc.stderr
+
+
 def test_cli_ingest_reports_bad_lines(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_bytes(
