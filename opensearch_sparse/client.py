@@ -265,8 +265,10 @@ def access_error(exc: TransportError, *, aws: bool = False) -> AuthorizationErro
             "check the AWS credentials, --aws-region and --aws-service (es: OpenSearch "
             "Service, aoss: Serverless) and the domain's access policy",
         )
+    # A refused HEAD (e.g. "does this index exist?") has no body to give a reason in.
+    reason = f": {server_reason(exc)}" if exc.info else ""
     return AuthorizationError(
-        f"the cluster refused the request (403, not allowed for this user): {server_reason(exc)}",
+        f"the cluster refused the request (403, not allowed for this user){reason}",
         "use a user whose role allows it (local secure node: `cluster env --user ingest` or "
         "`--user model-admin`), or ask the cluster's administrator for the permission",
     )

@@ -55,14 +55,19 @@ def _free_loopback_port() -> int:
 class SecureCluster:
     """A ``LocalCluster`` served only through TLS + basic auth + per-role rules.
 
-    ``node`` names the public port and the node folder; the OpenSearch process behind it gets
-    a private loopback port of its own.
+    ``node`` (or ``LocalCluster(**settings)``) names the public port and the node folder; the
+    OpenSearch process behind it gets a private loopback port of its own::
+
+        with SecureCluster(port=9251) as node:
+            node.client("search").count(index="docs")
     """
 
-    def __init__(self, node: LocalCluster, *, bind: str | None = None) -> None:
-        self.node = node
+    def __init__(
+        self, node: LocalCluster | None = None, *, bind: str | None = None, **settings: Any
+    ) -> None:
+        self.node = node or LocalCluster(**settings)
         self.bind = bind or config.env("BIND", config.DEFAULT_BIND) or config.DEFAULT_BIND
-        self.keep_running = node.keep_running
+        self.keep_running = self.node.keep_running
         self._started_here = False
 
     # --- where things are ------------------------------------------------------------------

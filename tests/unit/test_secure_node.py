@@ -144,6 +144,18 @@ def test_proxy_config_listens_on_tls_and_forwards_to_the_private_port(tmp_path: 
     assert conf.count("listen ") == 1
 
 
+def test_without_nginx_a_normal_user_is_told_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opensearch_sparse.cluster import proxy
+
+    monkeypatch.setattr(proxy, "find_nginx", lambda: None)
+    monkeypatch.setattr(proxy.os, "geteuid", lambda: 1000)
+    with pytest.raises(proxy.ProxyError, match="nginx is not installed") as info:
+        proxy.ensure_nginx()
+    assert info.value.fix and "apt-get install nginx" in info.value.fix
+
+
 def _secured_folder(tmp_path: Path) -> SecureCluster:
     node = SecureCluster(LocalCluster(port=9999, data_dir=tmp_path / "node"))
     node.pki.issue(["127.0.0.1"], "test")
