@@ -159,7 +159,8 @@ def status(port: int | None, home: Path | None, data_dir: Path | None, as_json: 
         click.echo(f"plugins   {', '.join(info.plugins) or '-'}")
         click.echo(f"data      {info.node_dir}")
     else:
-        click.echo(f"stopped   {info.url} (data in {info.node_dir})")
+        reason = f"; {info.health}" if info.health else ""  # e.g. a secured node's proxy
+        click.echo(f"stopped   {info.url} (data in {info.node_dir}{reason})")
     if not info.running:
         raise SystemExit(3)
 
