@@ -230,11 +230,18 @@ class NginxProxy:
         return self.logs / "proxy-error.log"
 
     def running_pid(self) -> int | None:
+        """The nginx master's pid, when it is alive and still nginx (a pid the OS reused for
+        another program after a crash must never be signalled)."""
         try:
             pid = int(json.loads(self.state_path.read_text()).get("pid", 0))
         except (OSError, ValueError, AttributeError):
             return None
-        return pid if pid and pid_alive(pid) else None
+        if not pid or not pid_alive(pid):
+            return None
+        try:
+            return pid if b"nginx" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+        except OSError:  # no /proc (not Linux): trust the state file
+            return pid
 
     def write_files(
         self, bind: str, port: int, backend_port: int, passwords: dict[str, str]
@@ -321,9 +328,11 @@ class NginxProxy:
         deadline = time.monotonic() + timeout_s
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)  # leftovers (workers) share the session's group
-        while pid_alive(pid):
-            time.sleep(0.05)
+        if pid_alive(pid):
+            logger.warning("nginx %d ignored SIGQUIT for %.0fs; killing it", pid, timeout_s)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # its workers share the session's group
+            while pid_alive(pid):
+                time.sleep(0.05)
         self.state_path.unlink(missing_ok=True)
         return True
