@@ -84,7 +84,7 @@ def cluster() -> None:
 @click.option(
     "--secure",
     is_flag=True,
-    help="TLS only, users and roles: nginx in front of the node (README: Secured node)",
+    help="TLS only, users and roles: nginx in front of the node (README: A secured node)",
 )
 @click.option(
     "--bind",
