@@ -39,7 +39,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 def connect(url: str | None) -> OpenSearch:
     cfg = ClusterConfig(url=url) if url else ClusterConfig()
     client = make_client(cfg)
-    check_reachable(client, cfg.url)
+    check_reachable(client, cfg)
     return client
 
 

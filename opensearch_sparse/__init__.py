@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "make_client": "client",
     "LocalCluster": "cluster",
     "NodeStatus": "cluster",
+    "SecureCluster": "cluster.secure",
     "ModelPackage": "model_package",
     "resolve_zip": "model_package",
     "MLCommons": "mlcommons",
@@ -50,6 +51,7 @@ __all__ = [
     "NodeStatus",
     "QueryEncoder",
     "SearchResult",
+    "SecureCluster",
     "SparseError",
     "SparseSearch",
     "create_index",
@@ -63,6 +65,7 @@ __all__ = [
 if TYPE_CHECKING:
     from opensearch_sparse.client import make_client
     from opensearch_sparse.cluster import LocalCluster, NodeStatus
+    from opensearch_sparse.cluster.secure import SecureCluster
     from opensearch_sparse.config import ClusterConfig, NodeConfig
     from opensearch_sparse.corpus import Document, read_corpus
     from opensearch_sparse.demo import run_demo

@@ -52,6 +52,21 @@ DEFAULT_HEAP = "1g"
 DEFAULT_START_TIMEOUT_S = 180.0
 SERVICE_USER = "opensearch-sparse"
 
+#: ``cluster start --secure``: the address the TLS proxy listens on (0.0.0.0 serves the
+#: network; the node behind it always stays on loopback), certificate lifetimes (the server
+#: certificate is re-issued on start when fewer than CERT_RENEW_DAYS are left), and the
+#: largest request body and slowest answer the proxy lets through (OpenSearch's own
+#: http.max_content_length, and ingest's request timeout).
+DEFAULT_BIND = "127.0.0.1"
+CA_VALID_DAYS = 3650
+CERT_VALID_DAYS = 397
+CERT_RENEW_DAYS = 30
+PROXY_MAX_BODY = "100m"
+PROXY_TIMEOUT_S = 600
+
+#: SigV4 signing names: Amazon OpenSearch Service domains and OpenSearch Serverless.
+AWS_SERVICES = ("es", "aoss")
+
 
 def env(name: str, default: str | None = None) -> str | None:
     """Read ``OPENSEARCH_SPARSE_<NAME>`` (empty counts as unset)."""
@@ -74,13 +89,34 @@ def default_home() -> Path:
     return Path(xdg) / "opensearch-sparse"
 
 
+#: The environment variables that say how to reach a cluster (``cluster env`` sets or unsets
+#: all of them, so no variable from an earlier cluster lingers).
+CONNECTION_VARIABLES = (
+    "URL",
+    "USERNAME",
+    "PASSWORD",
+    "PASSWORD_FILE",
+    "CA_CERTS",
+    "VERIFY_CERTS",
+    "AWS_REGION",
+    "AWS_SERVICE",
+)
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
-    """How to reach a cluster: the embedded node by default, any cluster by URL."""
+    """How to reach a cluster: the embedded node by default, any cluster by URL.
+
+    The password comes from ``PASSWORD`` or the file named by ``PASSWORD_FILE`` (never from a
+    flag, which ``ps`` and shell history would show); ``client.make_client`` reads the file.
+    It is left out of ``repr`` so configs can be logged. With ``aws_region`` set, requests are
+    signed with AWS SigV4 (credentials from boto3's usual chain) instead of basic auth.
+    """
 
     url: str = field(default_factory=lambda: env("URL", f"http://127.0.0.1:{DEFAULT_PORT}") or "")
     username: str | None = field(default_factory=lambda: env("USERNAME"))
-    password: str | None = field(default_factory=lambda: env("PASSWORD"))
+    password: str | None = field(default_factory=lambda: env("PASSWORD"), repr=False)
+    password_file: str | None = field(default_factory=lambda: env("PASSWORD_FILE"))
     verify_certs: bool = field(
         default_factory=lambda: (
             (env("VERIFY_CERTS", "true") or "true").lower() not in ("0", "false", "no")
@@ -88,6 +124,8 @@ class ClusterConfig:
     )
     ca_certs: str | None = field(default_factory=lambda: env("CA_CERTS"))
     timeout_s: float = field(default_factory=lambda: float(env("TIMEOUT", "60") or 60))
+    aws_region: str | None = field(default_factory=lambda: env("AWS_REGION"))
+    aws_service: str = field(default_factory=lambda: env("AWS_SERVICE", "es") or "es")
 
 
 @dataclass(frozen=True)

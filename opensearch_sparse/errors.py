@@ -37,3 +37,15 @@ class NodeStartError(SparseError):
 
 class ClusterUnreachableError(SparseError):
     """Nothing answers at the configured cluster URL."""
+
+
+class TlsError(ClusterUnreachableError):
+    """The TLS handshake failed (wrong scheme, unknown CA, bad certificate)."""
+
+
+class AuthenticationError(SparseError):
+    """The cluster refused the credentials (401)."""
+
+
+class AuthorizationError(SparseError):
+    """The user is known but lacks the permission for the request (403)."""

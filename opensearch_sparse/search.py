@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -74,6 +75,35 @@ def bm25_query(text: str) -> dict[str, Any]:
     return {"match": {TEXT_FIELD: text}}
 
 
+#: The search pipelines sparse search uses, by name.
+SEARCH_PIPELINES: dict[str, Callable[[], dict[str, Any]]] = {
+    HYBRID_PIPELINE: hybrid_pipeline_body,
+    TWO_PHASE_PIPELINE: two_phase_pipeline_body,
+}
+
+
+def ensure_search_pipeline(client: OpenSearch, name: str, body: dict[str, Any]) -> None:
+    """Create or update pipeline ``name`` unless the cluster already holds exactly ``body``.
+
+    Looking first means a user who may only search (and read pipelines) can use one that a
+    user with write rights created, typically with ``index create``.
+    """
+    try:
+        current = client.transport.perform_request("GET", f"/_search/pipeline/{name}")
+        if isinstance(current, dict) and current.get(name) == body:
+            return
+    except NotFoundError:
+        pass
+    client.transport.perform_request("PUT", f"/_search/pipeline/{name}", body=body)
+
+
+def ensure_search_pipelines(client: OpenSearch) -> list[str]:
+    """Every search pipeline of ``SEARCH_PIPELINES``, up to date; returns their names."""
+    for name, body in SEARCH_PIPELINES.items():
+        ensure_search_pipeline(client, name, body())
+    return list(SEARCH_PIPELINES)
+
+
 def clean_text(text: str) -> str:
     """Control characters out, whitespace collapsed."""
     return " ".join(_CONTROL.sub(" ", text).split())
@@ -99,7 +129,7 @@ class SparseSearch:
 
     def ensure_pipeline(self, name: str, body: dict[str, Any]) -> str:
         if name not in self._pipelines:
-            self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}", body=body)
+            ensure_search_pipeline(self.client, name, body)
             self._pipelines.add(name)
         return name
 

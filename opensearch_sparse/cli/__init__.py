@@ -75,3 +75,12 @@ def main() -> None:
         raise SystemExit(exc.exit_code) from None
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
+    except Exception as exc:
+        # A 401/403 from any request after connecting (a search-only user ingesting): the
+        # server's reason in one line. opensearch-py is imported only on this path.
+        from opensearch_sparse.client import explain_refusal
+
+        refusal = explain_refusal(exc)
+        if refusal is None or output.debug_enabled():
+            raise
+        output.fail(refusal)

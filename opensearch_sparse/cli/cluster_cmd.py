@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -12,6 +13,10 @@ import click
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cluster import LocalCluster
+from opensearch_sparse.cluster.roles import ROLES
+from opensearch_sparse.cluster.secure import ADMIN, SecureCluster, is_secured
+from opensearch_sparse.config import CONNECTION_VARIABLES, ENV_PREFIX
+from opensearch_sparse.errors import SparseError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +54,23 @@ def _cluster(
     )
 
 
+def _node(
+    port: int | None,
+    home: Path | None,
+    data_dir: Path | None,
+    *,
+    secure: bool = False,
+    bind: str | None = None,
+    **kw: object,
+) -> LocalCluster | SecureCluster:
+    """The node on this port: behind the TLS proxy when asked to, or when its folder was
+    secured before (a secured node is never served without authentication later)."""
+    node = _cluster(port, home, data_dir, **kw)
+    if secure or is_secured(node.node_dir):
+        return SecureCluster(node, bind=bind)
+    return node
+
+
 @click.group("cluster")
 def cluster() -> None:
     """Run a real local OpenSearch node (no Docker needed)."""
@@ -59,6 +81,16 @@ def cluster() -> None:
 @click.option("--heap", default=None, help="JVM heap, e.g. 1g [env HEAP; 1g]")
 @click.option("--version", "version", default=None, help="OpenSearch version [env VERSION]")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait for readiness")
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="TLS only, users and roles: nginx in front of the node (README: A secured node)",
+)
+@click.option(
+    "--bind",
+    default=None,
+    help="Address the TLS proxy listens on, with --secure [env BIND; 127.0.0.1]",
+)
 def start(
     port: int | None,
     home: Path | None,
@@ -66,9 +98,22 @@ def start(
     heap: str | None,
     version: str | None,
     timeout: float | None,
+    secure: bool,
+    bind: str | None,
 ) -> None:
     """Download (first time only), install and start the node; wait until it is ready."""
-    node = _cluster(port, home, data_dir, heap=heap, version=version, start_timeout_s=timeout)
+    node = _node(
+        port,
+        home,
+        data_dir,
+        secure=secure,
+        bind=bind,
+        heap=heap,
+        version=version,
+        start_timeout_s=timeout,
+    )
+    if isinstance(node, SecureCluster) and not secure:
+        output.info(f"{node.node_dir} was set up with --secure: starting it behind the TLS proxy")
     if node.is_running():
         output.info(f"already running at {node.url} (pid {node.running_pid()})")
         return
@@ -76,6 +121,14 @@ def start(
     with output.spinner(f"starting OpenSearch {node.config.version}") as progress:
         node.start(progress)
     output.info(f"ready in {time.monotonic() - began:.0f}s; data in {node.node_dir}")
+    if isinstance(node, SecureCluster):
+        output.info(f"users (passwords in {node.folder / 'users'}, owner-only):")
+        for role in ROLES.values():
+            output.info(f"  {role.name:<12} {role.summary}")
+        output.info(
+            f'connect: eval "$(opensearch-sparse cluster env --port {node.config.port})" '
+            "(add --user NAME for another user)"
+        )
     click.echo(node.url)
 
 
@@ -83,7 +136,7 @@ def start(
 @node_options
 def stop(port: int | None, home: Path | None, data_dir: Path | None) -> None:
     """Stop the node cleanly; its data stays for the next start."""
-    node = _cluster(port, home, data_dir)
+    node = _node(port, home, data_dir)
     if node.stop():
         output.info(f"stopped the node at {node.url}")
     else:
@@ -95,7 +148,7 @@ def stop(port: int | None, home: Path | None, data_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON")
 def status(port: int | None, home: Path | None, data_dir: Path | None, as_json: bool) -> None:
     """Version, plugins and health of the local node (exit 3 when it is not running)."""
-    node = _cluster(port, home, data_dir)
+    node = _node(port, home, data_dir)
     info = node.status()
     if as_json:
         output.emit_json(asdict(info))
@@ -106,7 +159,8 @@ def status(port: int | None, home: Path | None, data_dir: Path | None, as_json: 
         click.echo(f"plugins   {', '.join(info.plugins) or '-'}")
         click.echo(f"data      {info.node_dir}")
     else:
-        click.echo(f"stopped   {info.url} (data in {info.node_dir})")
+        reason = f"; {info.health}" if info.health else ""  # e.g. a secured node's proxy
+        click.echo(f"stopped   {info.url} (data in {info.node_dir}{reason})")
     if not info.running:
         raise SystemExit(3)
 
@@ -119,7 +173,7 @@ def logs(
     port: int | None, home: Path | None, data_dir: Path | None, lines: int, follow: bool
 ) -> None:
     """Show the tail of the node's log."""
-    node = _cluster(port, home, data_dir)
+    node = _node(port, home, data_dir)
     click.echo(node.log_tail(lines))
     if not follow:
         return
@@ -135,3 +189,36 @@ def logs(
                     time.sleep(0.5)
         except KeyboardInterrupt:
             return
+
+
+@cluster.command()
+@node_options
+@click.option(
+    "--user",
+    default=None,
+    help=f"Whose credentials, on a secured node [{ADMIN}; or {', '.join(list(ROLES)[1:])}]",
+)
+def env(port: int | None, home: Path | None, data_dir: Path | None, user: str | None) -> None:
+    """Shell exports that point every command at the node:
+    eval "$(opensearch-sparse cluster env --port PORT)".
+
+    On a secured node they name the user, the file holding its password (the password itself
+    stays out of the environment and history) and the node's CA; variables that would
+    contradict them are unset.
+    """
+    node = _node(port, home, data_dir)
+    if isinstance(node, SecureCluster):
+        values = node.env(user or ADMIN)
+    elif user:
+        raise SparseError(
+            f"the node at {node.url} is not secured, so it has no users",
+            f"start it with `opensearch-sparse cluster start --secure --port {node.config.port}`"
+            " (a new node folder) or leave out --user",
+        )
+    else:
+        values = {"URL": node.url}
+    for name, value in values.items():
+        click.echo(f"export {ENV_PREFIX}{name}={shlex.quote(value)}")
+    for name in CONNECTION_VARIABLES:
+        if name not in values:
+            click.echo(f"unset {ENV_PREFIX}{name}")

@@ -12,6 +12,7 @@ from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.ingest import IngestError, create_index, ingest
+from opensearch_sparse.search import ensure_search_pipelines
 
 
 @click.group("index")
@@ -48,6 +49,8 @@ def create(
         f" with default pipeline {pipeline}" if pipeline else " (no pipeline: use --encode local)"
     )
     output.info(f"created index {name}{suffix}")
+    # Set up here, by a user who may write, so search-only users just use them.
+    output.info(f"search pipelines ready: {', '.join(ensure_search_pipelines(client))}")
 
 
 @click.command("ingest")

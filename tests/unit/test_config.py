@@ -49,16 +49,17 @@ def test_taken_port_is_refused_before_any_download(tmp_path: Path) -> None:
 
 
 def test_client_for_a_secured_cluster() -> None:
-    from opensearch_sparse.client import make_client
+    from opensearch_sparse.client import InsecureConnectionWarning, make_client
 
-    client = make_client(
-        ClusterConfig(
-            url="https://search.example:9443",
-            username="admin",
-            password="s3cret",
-            verify_certs=False,
+    with pytest.warns(InsecureConnectionWarning, match="not verified"):
+        client = make_client(
+            ClusterConfig(
+                url="https://search.example:9443",
+                username="admin",
+                password="s3cret",
+                verify_certs=False,
+            )
         )
-    )
     (conn,) = client.transport.connection_pool.connections
     assert conn.host == "https://search.example:9443"
     assert conn.use_ssl
