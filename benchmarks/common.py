@@ -264,5 +264,9 @@ def model_facts(package: ModelPackage) -> dict[str, str]:
 
 
 def median_range(values: Sequence[float]) -> dict[str, float]:
+    """Median and min-max, ignoring NaN (a ratio whose baseline was 0 ms)."""
     arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
     return {"median": float(np.median(arr)), "min": float(arr.min()), "max": float(arr.max())}

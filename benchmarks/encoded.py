@@ -2,10 +2,11 @@
 benchmarks build (pruned, ``sparse_vector``, ...) is filled from the same vectors at bulk speed.
 
 Vectors are stored as CSR shards (``indptr``, vocabulary ``ids``, float32 ``weights``, doc ids)
-of ``SHARD`` documents under ``~/.cache/opensearch-sparse/bench/<model sha256[:16]>/``; a run
-that stops keeps its finished shards and the next one resumes after them. The model's sha256 is
-the source package's: the ``fast`` head rewrite gives bit-identical weights, so it encodes for
-the original (``model_export.optimize`` checks that on every rewrite).
+of ``SHARD`` documents in corpus order under ``~/.cache/opensearch-sparse/bench/<model
+sha256[:16]>/<corpus>/``; a run that stops keeps its finished shards and the next one resumes
+after them, and a run over the first N documents reuses the shards that cover them. The model's
+sha256 is the source package's: the ``fast`` head rewrite gives bit-identical weights, so it
+encodes for the original (``model_export.optimize`` checks that on every rewrite).
 
     nice python benchmarks/encoded.py --corpus ../shared/data/scale/pypi-summaries.jsonl.gz
 """
@@ -57,20 +58,23 @@ class Encoded:
         return float(len(self.ids) / max(len(self), 1))
 
 
-def cache_dir(sha256: str, corpus: Path, limit: int | None) -> Path:
+def cache_dir(sha256: str, corpus: Path) -> Path:
     stem = corpus.name.split(".")[0] if corpus.is_file() else corpus.name
-    return CACHE / "bench" / sha256[:16] / f"{stem}-{limit or 'all'}"
+    return CACHE / "bench" / sha256[:16] / stem
 
 
 def encode_shards(
     docs: Sequence[Document], encoder: DocumentEncoder, folder: Path, *, label: str = ""
 ) -> Encoded:
-    """Encode ``docs`` shard by shard into ``folder`` (skipping finished shards); load all."""
+    """Encode ``docs`` shard by shard into ``folder`` (keeping shards that already hold at least
+    the documents asked for); the vectors of exactly ``docs``."""
     folder.mkdir(parents=True, exist_ok=True)
     started, done = time.monotonic(), 0
+    paths = []
     for number, shard in enumerate(batched(docs, SHARD)):
         path = folder / f"shard-{number:05d}.npz"
-        if path.is_file():
+        paths.append(path)
+        if _shard_size(path) >= len(shard):
             continue
         ids, weights, lengths = [], [], []
         for window in batched(shard, encoder.window):
@@ -82,7 +86,14 @@ def encode_shards(
         _save(path, [d.doc_id for d in shard], lengths, ids, weights)
         rate = done / (time.monotonic() - started)
         print(f"{label} shard {number}: {done} documents encoded, {rate:.1f} docs/s", flush=True)
-    return load(folder)
+    return load(paths, len(docs))
+
+
+def _shard_size(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with np.load(path) as shard:
+        return len(shard["doc_ids"])
 
 
 def _save(
@@ -103,17 +114,19 @@ def _save(
     partial.replace(path)
 
 
-def load(folder: Path) -> Encoded:
-    shards = sorted(folder.glob("shard-*[0-9].npz"))
-    parts = [np.load(p) for p in shards]
+def load(paths: Sequence[Path], n_docs: int) -> Encoded:
+    """The first ``n_docs`` rows of the shards at ``paths``."""
+    parts = [dict(np.load(p)) for p in paths]
     offsets = np.cumsum([0] + [len(p["ids"]) for p in parts])
+    indptr = np.concatenate(
+        [[0]] + [p["indptr"][1:] + off for p, off in zip(parts, offsets, strict=False)]
+    ).astype(np.int64)[: n_docs + 1]
+    end = int(indptr[-1])
     return Encoded(
-        doc_ids=np.concatenate([p["doc_ids"] for p in parts]),
-        indptr=np.concatenate(
-            [[0]] + [p["indptr"][1:] + off for p, off in zip(parts, offsets, strict=False)]
-        ).astype(np.int64),
-        ids=np.concatenate([p["ids"] for p in parts]),
-        weights=np.concatenate([p["weights"] for p in parts]),
+        doc_ids=np.concatenate([p["doc_ids"] for p in parts])[:n_docs],
+        indptr=indptr,
+        ids=np.concatenate([p["ids"] for p in parts])[:end],
+        weights=np.concatenate([p["weights"] for p in parts])[:end],
     )
 
 
@@ -121,16 +134,17 @@ def encoded_corpus(
     docs: Sequence[Document],
     package: ModelPackage,
     corpus: Path,
-    limit: int | None,
     *,
     threads: int | None = None,
 ) -> Encoded:
-    """The cached vectors of ``docs`` for ``package``, encoding what is missing (with the
-    exact ``fast`` head when the exporter is installed, else the package's own graph)."""
-    folder = cache_dir(package.sha256, corpus, limit)
-    expected = (len(docs) + SHARD - 1) // SHARD
-    if len(list(folder.glob("shard-*[0-9].npz"))) == expected:
-        return load(folder)
+    """The cached vectors of ``docs`` (the first documents of ``corpus``) for ``package``,
+    encoding what is missing (with the exact ``fast`` head when the exporter is installed,
+    else the package's own graph)."""
+    folder = cache_dir(package.sha256, corpus)
+    paths = [folder / f"shard-{n:05d}.npz" for n in range((len(docs) + SHARD - 1) // SHARD)]
+    sizes = [min(SHARD, len(docs) - n * SHARD) for n in range(len(paths))]
+    if all(_shard_size(p) >= size for p, size in zip(paths, sizes, strict=True)):
+        return load(paths, len(docs))
     with tempfile.TemporaryDirectory() as tmp:
         graph = fast_graph(package.path, Path(tmp))
         encoder = DocumentEncoder(graph, threads=threads)
@@ -165,7 +179,7 @@ def main() -> None:
     docs = read_docs(args.corpus, args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
-        encoded = encoded_corpus(docs, package, args.corpus, args.limit, threads=args.threads)
+        encoded = encoded_corpus(docs, package, args.corpus, threads=args.threads)
     print(f"{len(encoded)} documents, {encoded.mean_tokens:.1f} tokens each")
 
 
