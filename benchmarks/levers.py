@@ -199,11 +199,21 @@ def latency(
         name = f"prune {chosen.label}"
         indices[name] = f"{tag}-pruned"
         sizes[name] = fill_index(client, indices[name], docs, vectors, vocab, prune=chosen)
+        # The smallest exact index: chosen pruning, weights left out of _source.
+        sizes[f"{name}, weights not in _source"] = fill_index(
+            client,
+            f"{tag}-pruned-nosource",
+            docs,
+            vectors,
+            vocab,
+            prune=chosen,
+            sparse=SparseIndex(store_source=False),
+        )
     idf = IdfTable.build((d.content for d in docs), tokenizer)
     modes: dict[str, Mode] = {}
     for name, (searcher, mode, two_phase) in searchers(client, indices, tokenizer, idf).items():
         modes[name] = _mode(searcher, mode, two_phase, args.k)
-    replay = list(islice(cycle(_queries(args.data)), args.queries))
+    replay = list(islice(cycle(_queries(args.data, args.sets)), args.queries))
     with LoadMonitor() as load:
         results = interleaved(
             modes,
@@ -224,9 +234,10 @@ def _mode(searcher: SparseSearch, mode: str, two_phase: bool, k: int) -> Mode:
     return one
 
 
-def _queries(data: Path) -> list[str]:
+def _queries(data: Path, sets: list[str]) -> list[str]:
+    """The dev sets' queries, replayed against the latency corpus."""
     out: list[str] = []
-    for name in SETS:
+    for name in sets:
         if (data / name / "queries.jsonl").is_file():
             out.extend(read_queries(data / name).values())
     return out
