@@ -71,7 +71,7 @@ class EagerEncoder:
         from tokenizers import Tokenizer
         from transformers import BertConfig, BertForMaskedLM
 
-        graph = onnx.load_from_string(load_onnx(path))
+        graph = onnx.load_from_string(load_onnx(path)).graph
         weights = {
             i.name.removeprefix("mlm."): torch.from_numpy(numpy_helper.to_array(i).copy())
             for i in graph.initializer

@@ -73,9 +73,12 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
     stem = args.corpus.name.split(".")[0]
     tag = f"lat-{stem}-{len(docs)}-{package.sha256[:8]}"
     names = {"bm25": f"{tag}-bm25", "sparse": f"{tag}-sparse"}
+    exact = SparseIndex(store_source=not args.no_source)
     facts = {
         "bm25": fill_index(client, names["bm25"], docs, None, vocab),
-        "sparse": fill_index(client, names["sparse"], docs, vectors, vocab, prune=prune),
+        "sparse": fill_index(
+            client, names["sparse"], docs, vectors, vocab, prune=prune, sparse=exact
+        ),
     }
     if "seismic" in args.modes:
         names["seismic"] = f"{tag}-seismic"
@@ -155,6 +158,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=["bm25", "sparse"])
     parser.add_argument("--prune", default=None, metavar="TYPE:VALUE", help="document pruning")
     parser.add_argument("--top-n", type=int, default=10, help="SEISMIC query tokens used")
+    parser.add_argument(
+        "--no-source", action="store_true", help="leave the weights out of _source (smaller)"
+    )
     parser.add_argument("-k", type=int, default=10)
     args = parser.parse_args()
     if "bm25" not in args.modes:
