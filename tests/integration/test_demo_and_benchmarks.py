@@ -19,7 +19,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 
 def _run(
-    args: list[str], local_cluster: Any, timeout: int = 900
+    args: list[str], local_cluster: Any, timeout: int = 1800
 ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, OPENSEARCH_SPARSE_URL=local_cluster.url)
     return subprocess.run(
