@@ -152,11 +152,17 @@ def encoded_corpus(
 
 
 def fast_graph(path: Path, workdir: Path) -> Path:
+    """The exact ``fast`` rewrite of ``path``'s graph, or the graph itself (same weights) when
+    the exporter is not installed or the graph is already a rewritten or quantised variant."""
     try:
+        from model_export.errors import ExportError
         from model_export.optimize import optimize_package
-    except ImportError:  # no torch/onnx here: the package's own graph gives the same weights
+    except ImportError:
         return path
-    return optimize_package(path, workdir, "fast")
+    try:
+        return optimize_package(path, workdir, "fast")
+    except ExportError:
+        return path
 
 
 def read_docs(corpus: Path, limit: int | None) -> list[Document]:
