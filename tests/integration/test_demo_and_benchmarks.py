@@ -212,7 +212,7 @@ def test_ingest_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
         assert report["ingest"][path]["failed"] == 0, path
     # The server's ONNX Runtime 1.16.3 runs the int8 zip and agrees with local int8.
     agreement = report["server_int8"]
-    assert agreement["same_token_sets"] >= 0.9 * agreement["texts"]
+    assert agreement["mean_jaccard"] >= 0.9
     rel = report["int8_relevance"]["dbpedia-mini"]
     assert abs(rel["int8"]["ndcg@10"] - rel["fp32"]["ndcg@10"]) < 0.05
     assert (tmp_path / "ingest-dbpedia-mini.png").stat().st_size > 0
