@@ -1,17 +1,22 @@
 """What every benchmark shares: argument defaults, the cluster, the model, prepared indices,
-and writing reports (JSON + markdown) beside plots."""
+indices filled from cached vectors, the machine's load, and writing reports (JSON + markdown)
+beside plots."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from opensearchpy import OpenSearch
+from opensearchpy.helpers import parallel_bulk
 
 from opensearch_sparse.client import check_reachable, make_client
 from opensearch_sparse.config import ClusterConfig
@@ -20,6 +25,15 @@ from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.ingest import create_index, ingest
 from opensearch_sparse.mlcommons import MLCommons
 from opensearch_sparse.model_package import ModelPackage
+from opensearch_sparse.pruning import Pruning
+from opensearch_sparse.schema import (
+    EXACT,
+    SPARSE_FIELD,
+    TEXT_FIELD,
+    TITLE_FIELD,
+    SparseIndex,
+    index_body,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -90,3 +104,169 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
         cells = [f"{c:.3f}" if isinstance(c, float) else str(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# --- indices filled from cached vectors ------------------------------------------------------
+
+
+def fill_index(
+    client: OpenSearch,
+    name: str,
+    docs: Sequence[Document],
+    vectors: Any | None,
+    vocab: Sequence[str],
+    *,
+    sparse: SparseIndex | None = EXACT,
+    prune: Pruning | None = None,
+    merge: bool = True,
+) -> dict[str, float]:
+    """(Re)create ``name`` and bulk-load ``docs`` with their cached vectors (``vectors`` is an
+    ``encoded.Encoded`` in the same order; None for BM25 only), pruned as asked, then
+    force-merge to one segment (every index the same way) and return its size and tokens."""
+    if client.indices.exists(index=name):
+        client.indices.delete(index=name)
+    client.indices.create(index=name, body=index_body(sparse=sparse if vectors else None))
+    postings = 0
+
+    def actions() -> Iterator[dict[str, Any]]:
+        nonlocal postings
+        for i, doc in enumerate(docs):
+            source: dict[str, Any] = {TITLE_FIELD: doc.title, TEXT_FIELD: doc.content}
+            if vectors is not None and sparse is not None:
+                ids, weights = vectors.row(i)
+                if prune is not None:
+                    kept = prune.keep(weights)
+                    ids, weights = ids[kept], weights[kept]
+                postings += len(ids)
+                keys = (
+                    (str(t) for t in ids.tolist())
+                    if sparse.kind == "seismic"
+                    else (vocab[t] for t in ids.tolist())
+                )
+                source[SPARSE_FIELD] = dict(zip(keys, weights.tolist(), strict=True))
+            yield {"_index": name, "_id": doc.doc_id, "_source": source}
+
+    started = time.monotonic()
+    for ok, item in parallel_bulk(
+        client,
+        actions(),
+        thread_count=2,
+        chunk_size=500,
+        max_chunk_bytes=20 * 1024 * 1024,
+        raise_on_error=False,
+        request_timeout=600,
+    ):
+        if not ok:
+            raise SystemExit(f"{name}: bulk failure {item}")
+    client.indices.refresh(index=name, request_timeout=600)
+    seconds = time.monotonic() - started
+    if merge:
+        force_merge(client, name)
+    return {
+        "documents": int(client.count(index=name)["count"]),
+        "index_mb": index_mb(client, name),
+        "tokens_per_doc": postings / max(len(docs), 1),
+        "load_seconds": seconds,
+    }
+
+
+def force_merge(client: OpenSearch, name: str) -> None:
+    """One segment, so no index variant is measured with more (or fewer) segments than another."""
+    client.indices.forcemerge(index=name, params={"max_num_segments": 1}, request_timeout=3600)
+    client.indices.refresh(index=name)
+
+
+def index_mb(client: OpenSearch, name: str) -> float:
+    stats = client.indices.stats(index=name, metric="store")
+    return float(stats["indices"][name]["primaries"]["store"]["size_in_bytes"]) / 1e6
+
+
+# --- the machine's load ----------------------------------------------------------------------
+
+
+def _cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of every process, by pid, with its command name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+@dataclass
+class LoadMonitor:
+    """What else ran on the machine while a benchmark ran: load averages before and after, and
+    the processes that used the most CPU meanwhile (ours included, marked)."""
+
+    ours: set[int] = field(default_factory=set)
+    before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    _cpu: dict[int, tuple[str, float]] = field(default_factory=dict)
+    _started: float = 0.0
+
+    def __enter__(self) -> LoadMonitor:
+        self.before = os.getloadavg()
+        self._cpu = _cpu_seconds()
+        self._started = time.monotonic()
+        self.ours.add(os.getpid())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.after = os.getloadavg()
+        wall = time.monotonic() - self._started
+        now = _cpu_seconds()
+        used = []
+        for pid, (name, seconds) in now.items():
+            delta = seconds - self._cpu.get(pid, (name, 0.0))[1]
+            if delta > 0:
+                used.append((delta, pid, name))
+        used.sort(reverse=True)
+        self.cores = os.cpu_count() or 1
+        self.wall_s = wall
+        self.busy_cores = sum(u[0] for u in used) / max(wall, 1e-9)
+        self.top = [
+            {
+                "pid": pid,
+                "name": name + (" (this benchmark)" if pid in self.ours else ""),
+                "cores": round(delta / max(wall, 1e-9), 2),
+            }
+            for delta, pid, name in used[:6]
+        ]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "cores": self.cores,
+            "loadavg_before": [round(x, 2) for x in self.before],
+            "loadavg_after": [round(x, 2) for x in self.after],
+            "busy_cores_mean": round(self.busy_cores, 2),
+            "wall_s": round(self.wall_s, 1),
+            "top_processes": self.top,
+        }
+
+    def markdown(self) -> str:
+        top = ", ".join(f"{p['name']} {p['cores']:.2f}" for p in self.top)
+        return (
+            f"\nMachine load: {self.cores} cores; load average {self.before[0]:.1f} before, "
+            f"{self.after[0]:.1f} after; {self.busy_cores:.2f} cores busy on average over "
+            f"{self.wall_s:.0f} s (top: {top}).\n"
+        )
+
+
+def model_facts(package: ModelPackage) -> dict[str, str]:
+    return {"model": package.name, "model_sha256": package.sha256}
+
+
+def median_range(values: Sequence[float]) -> dict[str, float]:
+    """Median and min-max, ignoring NaN (a ratio whose baseline was 0 ms)."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"median": float(np.median(arr)), "min": float(arr.min()), "max": float(arr.max())}

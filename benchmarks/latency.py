@@ -1,8 +1,12 @@
-"""Latency and throughput on one node: BM25 vs sparse (client query encoding included) vs
-hybrid, same corpus, same queries, at 1, 4 and 16 concurrent clients. Prints p50/p90/p99
-client latency, server `took`, QPS and the sparse/BM25 ratios; writes JSON, markdown and a PNG.
+"""Latency and throughput on one node: BM25 on a BM25-only index vs sparse search (client query
+encoding included) on a sparse index of the same documents, both force-merged to one segment,
+at 1, 4 and 16 concurrent clients. Modes are interleaved in rounds (see ``loadgen``): the report
+gives per-round sparse/BM25 ratios (median, min-max) for client p50/p99, server ``took`` and
+QPS, the index sizes, and the machine's load while it ran.
 
-    python benchmarks/latency.py --corpus ../shared/data/scale/debian-descriptions.jsonl.gz
+    python benchmarks/latency.py                                   # 64k Debian descriptions
+    python benchmarks/latency.py --corpus ../shared/data/scale/pypi-summaries.jsonl.gz
+    python benchmarks/latency.py --prune max_ratio:0.1 --modes bm25 sparse seismic
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
@@ -22,21 +25,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     SHARED,
+    LoadMonitor,
     base_parser,
     connect,
+    fill_index,
     markdown_table,
-    prepared_index,
+    model_facts,
     write_report,
 )
+from encoded import encoded_corpus, read_docs
+from loadgen import Mode, interleaved, ratio_cell
 
-from opensearch_sparse.corpus import read_corpus, read_queries
+from opensearch_sparse.corpus import read_queries
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.model_package import ModelPackage, load_tokenizer, resolve_zip
+from opensearch_sparse.pruning import Pruning
 from opensearch_sparse.query_encoder import QueryEncoder
-from opensearch_sparse.search import SparseSearch
+from opensearch_sparse.schema import SparseIndex
+from opensearch_sparse.search import AnnParams, SparseSearch
 
-MODES = ("bm25", "sparse", "hybrid")
 QUERY_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
+MODES = ("bm25", "sparse", "hybrid", "seismic")
+SEISMIC = SparseIndex(kind="seismic", approximate_threshold=0)
 
 
 def load_queries(data: Path, sets: list[str]) -> list[str]:
@@ -50,52 +60,85 @@ def load_queries(data: Path, sets: list[str]) -> list[str]:
     return queries
 
 
-def run_level(
-    searcher: SparseSearch, mode: str, queries: list[str], clients: int, k: int
-) -> dict[str, float]:
-    """``len(queries)`` searches over ``clients`` threads; latencies measured per request."""
-
-    def one(text: str) -> tuple[float, int]:
-        result = searcher.search(text, mode, k=k)
-        return result.client_ms, result.took_ms
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        samples = list(pool.map(one, queries))
-    wall = time.perf_counter() - started
-    client = np.array([s[0] for s in samples])
-    took = np.array([s[1] for s in samples])
-    return {
-        "p50_ms": float(np.percentile(client, 50)),
-        "p90_ms": float(np.percentile(client, 90)),
-        "p99_ms": float(np.percentile(client, 99)),
-        "took_p50_ms": float(np.percentile(took, 50)),
-        "took_p99_ms": float(np.percentile(took, 99)),
-        "qps": len(queries) / wall,
+def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, list, Any]:
+    """The BM25-only index, the sparse index (and the SEISMIC one when asked), filled from the
+    cached vectors; returns (index names, their facts, documents, tokenizer)."""
+    docs = read_docs(args.corpus, args.limit)
+    vectors = encoded_corpus(docs, package, args.corpus)
+    tokenizer = load_tokenizer(package.path)
+    vocab = [""] * tokenizer.get_vocab_size()
+    for token, index in tokenizer.get_vocab().items():
+        vocab[index] = token
+    prune = Pruning.parse(args.prune) if args.prune else None
+    stem = args.corpus.name.split(".")[0]
+    tag = f"lat-{stem}-{len(docs)}-{package.sha256[:8]}"
+    names = {"bm25": f"{tag}-bm25", "sparse": f"{tag}-sparse"}
+    exact = SparseIndex(store_source=not args.no_source)
+    facts = {
+        "bm25": fill_index(client, names["bm25"], docs, None, vocab),
+        "sparse": fill_index(
+            client, names["sparse"], docs, vectors, vocab, prune=prune, sparse=exact
+        ),
     }
+    if "seismic" in args.modes:
+        names["seismic"] = f"{tag}-seismic"
+        facts["seismic"] = fill_index(
+            client, names["seismic"], docs, vectors, vocab, sparse=SEISMIC, prune=prune
+        )
+    return names, facts, docs, tokenizer
 
 
-def plot(results: dict[str, dict[str, dict[str, float]]], levels: list[int], path: Path) -> None:
+def modes_for(client: Any, args: Any, names: dict, encoder: QueryEncoder) -> dict[str, Mode]:
+    def make(index: str, mode: str, ann: AnnParams | None = None) -> Mode:
+        searcher = SparseSearch(client, index, encoder, ann=ann)
+
+        def one(text: str) -> tuple[float, float]:
+            result = searcher.search(text, mode, k=args.k)
+            return result.client_ms, float(result.took_ms)
+
+        return one
+
+    table = {
+        "bm25": lambda: make(names["bm25"], "bm25"),
+        "sparse": lambda: make(names["sparse"], "sparse"),
+        "hybrid": lambda: make(names["sparse"], "hybrid"),
+        "seismic": lambda: make(names["seismic"], "sparse", AnnParams(top_n=args.top_n)),
+    }
+    return {m: table[m]() for m in args.modes}
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    levels = [int(c) for c in results]
+    modes = list(next(iter(results.values())))
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for i, mode in enumerate(MODES):
-        style = {"color": f"C{i}"}  # one colour per mode across both panels
-        p50 = [results[mode][str(c)]["p50_ms"] for c in levels]
-        p99 = [results[mode][str(c)]["p99_ms"] for c in levels]
+    for i, mode in enumerate(modes):
+        style = {"color": f"C{i}"}
+        p50 = [results[str(c)][mode]["median"]["p50_ms"] for c in levels]
+        p99 = [results[str(c)][mode]["median"]["p99_ms"] for c in levels]
         left.plot(levels, p50, "o-", label=f"{mode} p50", **style)
         left.plot(levels, p99, "x--", label=f"{mode} p99", **style)
-        right.plot(
-            levels, [results[mode][str(c)]["qps"] for c in levels], "o-", label=mode, **style
+        ratio = [results[str(c)][mode]["ratio"]["p50_ms"] for c in levels]
+        right.errorbar(
+            levels,
+            [r["median"] for r in ratio],
+            yerr=[[r["median"] - r["min"] for r in ratio], [r["max"] - r["median"] for r in ratio]],
+            fmt="o-",
+            label=mode,
+            capsize=3,
+            **style,
         )
-    left.set(xlabel="concurrent clients", ylabel="client latency (ms)", xscale="log")
-    right.set(xlabel="concurrent clients", ylabel="queries / s", xscale="log")
-    left.legend(fontsize=7)
-    right.legend()
-    fig.suptitle("Same node, same corpus, same queries")
+    right.axhline(1.0, color="k", lw=0.8)
+    left.set(xlabel="concurrent clients", ylabel="client latency (ms, median of rounds)")
+    right.set(xlabel="concurrent clients", ylabel="p50 / BM25 per round (median, min-max)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.legend(fontsize=7)
+    fig.suptitle("Same node, same documents, same queries, modes interleaved")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -105,107 +148,111 @@ def main() -> None:
     parser.add_argument(
         "--corpus", type=Path, default=SHARED / "data" / "scale" / "debian-descriptions.jsonl.gz"
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=SHARED / "data",
-        help="folder of evaluation sets whose queries are replayed",
-    )
-    parser.add_argument(
-        "--query-sets", nargs="+", default=list(QUERY_SETS), help="sets under --data to replay"
-    )
-    parser.add_argument("--queries", type=int, default=500, help="measured queries per run")
+    parser.add_argument("--data", type=Path, default=SHARED / "data")
+    parser.add_argument("--query-sets", nargs="+", default=list(QUERY_SETS))
+    parser.add_argument("--queries", type=int, default=300, help="queries per mode per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--limit", type=int, default=None, help="index at most N documents")
-    parser.add_argument("--encode", choices=("local", "pipeline"), default="local")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=["bm25", "sparse"])
+    parser.add_argument("--prune", default=None, metavar="TYPE:VALUE", help="document pruning")
+    parser.add_argument("--top-n", type=int, default=10, help="SEISMIC query tokens used")
+    parser.add_argument(
+        "--no-source", action="store_true", help="leave the weights out of _source (smaller)"
+    )
     parser.add_argument("-k", type=int, default=10)
     args = parser.parse_args()
+    if "bm25" not in args.modes:
+        args.modes.insert(0, "bm25")
 
     client = connect(args.url)
     with tempfile.TemporaryDirectory() as tmp:
         package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
-        docs = list(islice(read_corpus(args.corpus), args.limit))
-        stem = args.corpus.name.split(".")[0]
-        index, rate = prepared_index(
-            client,
-            f"bench-{stem}-{len(docs)}-{package.sha256[:8]}",
-            docs,
-            encode=args.encode,
-            package=package,
-        )
-        tokenizer = load_tokenizer(package.path)
-    idf = IdfTable.build((d.content for d in docs), tokenizer)
-    encoder = QueryEncoder(tokenizer, idf)
-    searcher = SparseSearch(client, index, encoder)
+        names, facts, docs, tokenizer = build(client, args, package)
+    encoder = QueryEncoder(tokenizer, IdfTable.build((d.content for d in docs), tokenizer))
     replay = list(islice(cycle(load_queries(args.data, args.query_sets)), args.queries))
-
     encode_ms = []
     for text in replay:
         started = time.perf_counter()
         encoder.encode(text)
         encode_ms.append((time.perf_counter() - started) * 1000)
-
-    results: dict[str, dict[str, dict[str, float]]] = {m: {} for m in MODES}
-    for clients in args.clients:
-        for mode in MODES:
-            run_level(searcher, mode, replay[: args.warmup], clients, args.k)
-            results[mode][str(clients)] = run_level(searcher, mode, replay, clients, args.k)
-            r = results[mode][str(clients)]
-            print(
-                f"{mode:>6} x{clients:<2} p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                f"took p50 {r['took_p50_ms']:4.0f} ms  {r['qps']:7.1f} qps"
-            )
-
+    with LoadMonitor() as load:
+        results = interleaved(
+            modes_for(client, args, names, encoder),
+            replay,
+            clients=args.clients,
+            rounds=args.rounds,
+            warmup=args.warmup,
+            baseline="bm25",
+        )
     rows: list[list[Any]] = []
-    for clients in args.clients:
-        b = results["bm25"][str(clients)]
-        for mode in MODES:
-            r = results[mode][str(clients)]
+    for clients, per_mode in results.items():
+        for mode, r in per_mode.items():
+            m = r["median"]
             rows.append(
                 [
                     clients,
                     mode,
-                    r["p50_ms"],
-                    r["p90_ms"],
-                    r["p99_ms"],
-                    r["took_p50_ms"],
-                    r["qps"],
-                    r["p50_ms"] / b["p50_ms"],
-                    r["p99_ms"] / b["p99_ms"],
-                    r["qps"] / b["qps"],
+                    m["p50_ms"],
+                    m["p99_ms"],
+                    m["took_p50_ms"],
+                    m["took_p99_ms"],
+                    m["qps"],
+                    ratio_cell(r["ratio"]["p50_ms"]),
+                    ratio_cell(r["ratio"]["p99_ms"]),
+                    ratio_cell(r["ratio"]["took_p50_ms"]),
+                    ratio_cell(r["ratio"]["qps"]),
                 ]
             )
     header = [
         "clients",
         "mode",
         "p50 ms",
-        "p90 ms",
         "p99 ms",
-        "took p50 ms",
+        "took p50",
+        "took p99",
         "QPS",
         "p50 / BM25",
         "p99 / BM25",
+        "took p50 / BM25",
         "QPS / BM25",
     ]
     encode = {"p50_ms": statistics.median(encode_ms), "p99_ms": float(np.percentile(encode_ms, 99))}
-    markdown = (
-        f"# Latency: {len(docs)} documents of {args.corpus.name}, "
-        f"{args.queries} queries per run\n\n"
-        + markdown_table(header, rows)
-        + f"\nClient query encoding alone: p50 {encode['p50_ms']:.3f} ms, "
-        f"p99 {encode['p99_ms']:.3f} ms per query.\n"
+    bm25_mb = facts["bm25"]["index_mb"]
+    sizes = markdown_table(
+        ["index", "MB", "/ BM25-only", "tokens/doc"],
+        [
+            [n, f["index_mb"], f"{f['index_mb'] / bm25_mb:.2f}", f["tokens_per_doc"]]
+            for n, f in facts.items()
+        ],
     )
+    markdown = (
+        f"# Latency: {len(docs)} documents of {args.corpus.name} ({package.name} "
+        f"{package.sha256[:12]})\n\n"
+        f"{args.rounds} rounds x {args.queries} queries per mode and client count, modes "
+        f"interleaved; ratios are per round (median, min-max). Every index force-merged to one "
+        f"segment{'; documents pruned ' + args.prune if args.prune else ''}.\n\n"
+        + markdown_table(header, rows)
+        + "\n"
+        + sizes
+        + f"\nClient query encoding alone: p50 {encode['p50_ms']:.3f} ms, "
+        f"p99 {encode['p99_ms']:.3f} ms per query.\n" + load.markdown()
+    )
+    stem = "latency-" + args.corpus.name.split(".")[0]
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(results, args.clients, args.out / "latency.png")
+    plot(results, args.out / f"{stem}.png")
     write_report(
         args.out,
-        "latency",
+        stem,
         {
+            **model_facts(package),
             "corpus": str(args.corpus),
             "documents": len(docs),
-            "index_rate_docs_per_s": rate,
+            "prune": args.prune,
+            "indices": facts,
             "encode": encode,
+            "load": load.report(),
             "results": results,
         },
         markdown,

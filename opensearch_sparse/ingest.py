@@ -22,10 +22,12 @@ from opensearch_sparse.corpus import Document
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.schema import (
     DEFAULT_ANALYZER,
+    EXACT,
     SPARSE_FIELD,
     TEXT_FIELD,
     TITLE_FIELD,
     Analyzer,
+    SparseIndex,
     index_body,
     ingest_pipeline_body,
     ingest_pipeline_name,
@@ -33,6 +35,7 @@ from opensearch_sparse.schema import (
 
 if TYPE_CHECKING:  # onnxruntime loads only when local encoding is asked for
     from opensearch_sparse.encoders import DocumentEncoder
+    from opensearch_sparse.pruning import Pruning
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +49,16 @@ def create_index(
     name: str,
     *,
     model_id: str | None = None,
-    prune_ratio: float | None = None,
+    prune: Pruning | None = None,
     batch_size: int | None = None,
     replace: bool = False,
     shards: int = 1,
     replicas: int = 0,
     analyzer: Analyzer = DEFAULT_ANALYZER,
+    sparse: SparseIndex | None = EXACT,
 ) -> str | None:
     """Create the index (and, with a model, its ingest pipeline as the default); returns the
-    pipeline name."""
+    pipeline name. ``sparse`` picks the sparse field's index options (None: BM25 only)."""
     pipeline = ingest_pipeline_name(name) if model_id else None
     if client.indices.exists(index=name):
         if not replace:
@@ -65,11 +69,13 @@ def create_index(
     if pipeline and model_id:
         client.ingest.put_pipeline(
             id=pipeline,
-            body=ingest_pipeline_body(model_id, prune_ratio=prune_ratio, batch_size=batch_size),
+            body=ingest_pipeline_body(model_id, prune=prune, batch_size=batch_size),
         )
     client.indices.create(
         index=name,
-        body=index_body(pipeline, shards=shards, replicas=replicas, analyzer=analyzer),
+        body=index_body(
+            pipeline, shards=shards, replicas=replicas, analyzer=analyzer, sparse=sparse
+        ),
     )
     return pipeline
 
@@ -95,7 +101,8 @@ class IngestReport:
 def _actions(
     index: str, docs: Iterable[Document], encoder: DocumentEncoder | None, chunk: int
 ) -> Iterator[dict[str, Any]]:
-    for batch in batched(docs, chunk):
+    # The encoder groups texts by token length: hand it a window of many documents.
+    for batch in batched(docs, encoder.window if encoder else chunk):
         weights = encoder.encode([d.content for d in batch]) if encoder else None
         for i, doc in enumerate(batch):
             source: dict[str, Any] = {TITLE_FIELD: doc.title, TEXT_FIELD: doc.content}

@@ -62,6 +62,10 @@ class QueryEncoder:
                 seen.setdefault(token, None)
         return list(seen)
 
+    def ids(self, weights: dict[str, float]) -> dict[str, float]:
+        """The same weights keyed by vocabulary id, as ``sparse_vector`` fields store them."""
+        return {str(self.tokenizer.token_to_id(t)): w for t, w in weights.items()}
+
     def encode(self, text: str) -> EncodedQuery:
         weights = {}
         for token in self.tokens(text):

@@ -7,7 +7,11 @@ agree on one spelling, and so that reading a field name never imports an encoder
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from opensearch_sparse.pruning import Pruning
 
 TITLE_FIELD = "title"
 #: What BM25 searches and the encoder reads: the title (when any) and the body.
@@ -30,36 +34,87 @@ def ingest_pipeline_name(index: str) -> str:
     return f"{index}-sparse-encoding"
 
 
+@dataclass(frozen=True)
+class SparseIndex:
+    """How the sparse field is indexed: the index options the latency benchmark compares.
+
+    - ``rank_features`` (default): exact scoring; one Lucene feature per token string.
+    - ``seismic``: a ``sparse_vector`` field with the SEISMIC approximate index (neural-search
+      3.3+): keys are vocabulary ids, each posting list keeps its ``n_postings`` heaviest
+      documents in clusters with pruned summaries, and segments under
+      ``approximate_threshold`` documents are searched exactly. Weights are quantised to a
+      byte up to ``quantization_ceiling_ingest`` (default 3 in neural-search, below this
+      encoder's largest weights, hence 5 here).
+    - ``store_source=False`` leaves the weights out of ``_source`` (smaller index; reindex
+      and update then need the text encoded again).
+    """
+
+    kind: Literal["rank_features", "seismic"] = "rank_features"
+    store_source: bool = True
+    n_postings: int | None = None
+    cluster_ratio: float = 0.1
+    summary_prune_ratio: float = 0.4
+    approximate_threshold: int = 0
+    quantization_ceiling_ingest: float = 5.0
+    quantization_ceiling_search: float = 16.0
+
+    def mapping(self) -> dict[str, Any]:
+        if self.kind == "rank_features":
+            return {"type": "rank_features"}
+        parameters: dict[str, Any] = {
+            "cluster_ratio": self.cluster_ratio,
+            "summary_prune_ratio": self.summary_prune_ratio,
+            "approximate_threshold": self.approximate_threshold,
+            "quantization_ceiling_ingest": self.quantization_ceiling_ingest,
+            "quantization_ceiling_search": self.quantization_ceiling_search,
+        }
+        if self.n_postings:
+            parameters["n_postings"] = self.n_postings
+        return {"type": "sparse_vector", "method": {"name": "seismic", "parameters": parameters}}
+
+
+#: The default sparse field: exact ``rank_features`` with the weights kept in ``_source``.
+EXACT = SparseIndex()
+
+
 def index_body(
     pipeline: str | None = None,
     *,
     shards: int = 1,
     replicas: int = 0,
     analyzer: Analyzer = DEFAULT_ANALYZER,
+    sparse: SparseIndex | None = EXACT,
 ) -> dict[str, Any]:
-    """Settings and mappings of a sparse index: BM25 text fields beside the sparse field."""
+    """Settings and mappings of a sparse index: BM25 text fields beside the sparse field
+    (``sparse=None``: the BM25-only index the benchmarks compare against)."""
     settings: dict[str, Any] = {"number_of_shards": shards, "number_of_replicas": replicas}
     if pipeline:
         settings["default_pipeline"] = pipeline
-    return {
-        "settings": {"index": settings},
-        "mappings": {
-            "properties": {
-                TITLE_FIELD: {"type": "text", "analyzer": analyzer},
-                TEXT_FIELD: {"type": "text", "analyzer": analyzer},
-                SPARSE_FIELD: {"type": "rank_features"},
-            }
-        },
+    properties: dict[str, Any] = {
+        TITLE_FIELD: {"type": "text", "analyzer": analyzer},
+        TEXT_FIELD: {"type": "text", "analyzer": analyzer},
     }
+    mappings: dict[str, Any] = {"properties": properties}
+    if sparse is not None:
+        properties[SPARSE_FIELD] = sparse.mapping()
+        if sparse.kind == "seismic":
+            settings["sparse"] = True
+        if not sparse.store_source:
+            mappings["_source"] = {"excludes": [SPARSE_FIELD]}
+    return {"settings": {"index": settings}, "mappings": mappings}
 
 
 def ingest_pipeline_body(
-    model_id: str, *, prune_ratio: float | None = None, batch_size: int | None = None
+    model_id: str,
+    *,
+    prune: Pruning | None = None,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
-    """A ``sparse_encoding`` processor: the cluster encodes ``text`` into ``text_sparse``."""
+    """A ``sparse_encoding`` processor: the cluster encodes ``text`` into ``text_sparse``,
+    pruned with one of the processor's prune types when asked."""
     processor: dict[str, Any] = {"model_id": model_id, "field_map": {TEXT_FIELD: SPARSE_FIELD}}
-    if prune_ratio:
-        processor.update({"prune_type": "max_ratio", "prune_ratio": prune_ratio})
+    if prune is not None:
+        processor.update(prune.processor_fields())
     if batch_size:
         processor["batch_size"] = batch_size
     return {

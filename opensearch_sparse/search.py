@@ -62,8 +62,30 @@ class SearchResult:
     query_tokens: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AnnParams:
+    """Query parameters of a SEISMIC ``sparse_vector`` field (neural-search 3.3+): the ``top_n``
+    highest-weighted query tokens choose the posting lists, clusters whose summary score is
+    below the current k-th best divided by ``heap_factor`` are skipped, ``k`` candidates are
+    kept (default: the request's size)."""
+
+    top_n: int = 10
+    heap_factor: float = 1.0
+    k: int | None = None
+
+
 def sparse_query(weights: dict[str, float]) -> dict[str, Any]:
     return {"neural_sparse": {SPARSE_FIELD: {"query_tokens": weights}}}
+
+
+def ann_query(weights_by_id: dict[str, float], ann: AnnParams, size: int) -> dict[str, Any]:
+    """``neural_sparse`` on a ``sparse_vector`` field: keys are vocabulary ids."""
+    parameters = {"top_n": ann.top_n, "heap_factor": ann.heap_factor, "k": ann.k or size}
+    return {
+        "neural_sparse": {
+            SPARSE_FIELD: {"query_tokens": weights_by_id, "method_parameters": parameters}
+        }
+    }
 
 
 def server_encoded_query(text: str, model_id: str) -> dict[str, Any]:
@@ -119,10 +141,13 @@ class SparseSearch:
         encoder: QueryEncoder | None,
         *,
         tokenizer_model_id: str | None = None,
+        ann: AnnParams | None = None,
     ) -> None:
         self.client = client
         self.index = index
         self.encoder = encoder
+        #: Set for an index whose sparse field is a SEISMIC ``sparse_vector`` (ids as keys).
+        self.ann = ann
         #: With a SPARSE_TOKENIZE model id, sparse queries are encoded by the cluster instead.
         self.tokenizer_model_id = tokenizer_model_id
         self._pipelines: set[str] = set()
@@ -169,7 +194,7 @@ class SparseSearch:
                     )
                 notes.append("no sparse tokens: BM25 only")
         encode_ms = _ms(started)
-        query, params = self._request(mode, text, bm25_text, encoded, two_phase)
+        query, params = self._request(mode, text, bm25_text, encoded, two_phase, k)
         body = {"size": k, "query": query, "_source": [TITLE_FIELD, TEXT_FIELD]}
         try:
             resp = self.client.search(index=self.index, body=body, params=params)
@@ -201,16 +226,23 @@ class SparseSearch:
         )
 
     def _request(
-        self, mode: str, text: str, bm25_text: str, encoded: EncodedQuery, two_phase: bool
+        self,
+        mode: str,
+        text: str,
+        bm25_text: str,
+        encoded: EncodedQuery,
+        two_phase: bool,
+        k: int,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The query body and URL parameters (search pipeline) for one search."""
         if mode == "bm25" or (encoded.empty and not self.tokenizer_model_id):
             return bm25_query(bm25_text), {}
-        sparse = (
-            server_encoded_query(text, self.tokenizer_model_id)
-            if self.tokenizer_model_id
-            else sparse_query(encoded.weights)
-        )
+        if self.tokenizer_model_id:
+            sparse = server_encoded_query(text, self.tokenizer_model_id)
+        elif self.ann is not None and self.encoder is not None:
+            sparse = ann_query(self.encoder.ids(encoded.weights), self.ann, k)
+        else:
+            sparse = sparse_query(encoded.weights)
         if mode == "hybrid":
             pipeline = self.ensure_pipeline(HYBRID_PIPELINE, hybrid_pipeline_body())
             return {"hybrid": {"queries": [bm25_query(bm25_text), sparse]}}, {

@@ -12,6 +12,7 @@ from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.ingest import IngestError, create_index, ingest
+from opensearch_sparse.pruning import Pruning
 from opensearch_sparse.search import ensure_search_pipelines
 
 
@@ -23,14 +24,19 @@ def index() -> None:
 @index.command("create")
 @click.argument("name")
 @click.option("--model-id", default=None, help="Deployed model for the ingest pipeline")
-@click.option("--prune-ratio", type=float, default=None, help="max_ratio pruning in the pipeline")
+@click.option(
+    "--prune",
+    default=None,
+    metavar="TYPE:VALUE",
+    help="Pipeline pruning: max_ratio:0.1, top_k:64, alpha_mass:0.9 or abs_value:0.2",
+)
 @click.option("--batch-size", type=int, default=None, help="Documents per predict call")
 @click.option("--replace", is_flag=True, help="Drop and recreate an existing index")
 @connection_options
 def create(
     name: str,
     model_id: str | None,
-    prune_ratio: float | None,
+    prune: str | None,
     batch_size: int | None,
     replace: bool,
     **conn: Any,
@@ -41,7 +47,7 @@ def create(
         client,
         name,
         model_id=model_id,
-        prune_ratio=prune_ratio,
+        prune=Pruning.parse(prune) if prune else None,
         batch_size=batch_size,
         replace=replace,
     )
@@ -78,6 +84,12 @@ def create(
     help="A bad corpus line is reported and skipped, or stops the run",
 )
 @click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option(
+    "--prune",
+    default=None,
+    metavar="TYPE:VALUE",
+    help="With --encode local: prune as the pipeline's processor would (e.g. max_ratio:0.1)",
+)
 @connection_options
 def ingest_cmd(
     index_name: str,
@@ -86,6 +98,7 @@ def ingest_cmd(
     model_path: Path | None,
     on_error: str,
     batch_size: int,
+    prune: str | None,
     **conn: Any,
 ) -> None:
     """Stream a BEIR corpus.jsonl(.gz) into INDEX_NAME, idempotently (ids from the corpus)."""
@@ -100,7 +113,7 @@ def ingest_cmd(
             raise SparseError("--encode local needs --model", "pass the exported zip: --model PATH")
         from opensearch_sparse.encoders import DocumentEncoder  # onnxruntime: only when used
 
-        encoder = DocumentEncoder(model_path)
+        encoder = DocumentEncoder(model_path, prune=Pruning.parse(prune) if prune else None)
     total = count_lines(corpus)
     read = ReadReport()
     with output.progress("ingest", total) as advance:

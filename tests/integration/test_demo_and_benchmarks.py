@@ -19,7 +19,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 
 def _run(
-    args: list[str], local_cluster: Any, timeout: int = 900
+    args: list[str], local_cluster: Any, timeout: int = 1800
 ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, OPENSEARCH_SPARSE_URL=local_cluster.url)
     return subprocess.run(
@@ -96,8 +96,14 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             str(FIXTURES),
             "--query-sets",
             "dbpedia-mini",
+            "--modes",
+            "bm25",
+            "sparse",
+            "seismic",
             "--queries",
-            "40",
+            "20",
+            "--rounds",
+            "2",
             "--warmup",
             "5",
             "--clients",
@@ -109,16 +115,72 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
         local_cluster,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads((tmp_path / "latency.json").read_text())
-    for mode in ("bm25", "sparse", "hybrid"):
-        for clients in ("1", "2"):
-            r = report["results"][mode][clients]
-            assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
-            assert r["qps"] > 0
-    assert (tmp_path / "latency.png").stat().st_size > 0
+    report = json.loads((tmp_path / "latency-dbpedia-mini.json").read_text())
+    assert len(report["model_sha256"]) == 64
+    for clients in ("1", "2"):
+        for mode in ("bm25", "sparse", "seismic"):
+            r = report["results"][clients][mode]
+            assert len(r["rounds"]) == 2
+            assert 0 < r["median"]["p50_ms"] <= r["median"]["p99_ms"]
+            assert r["ratio"]["p50_ms"]["min"] <= r["ratio"]["p50_ms"]["median"]
+        assert report["results"][clients]["bm25"]["ratio"]["p50_ms"]["median"] == 1.0
+    sizes = report["indices"]
+    assert sizes["bm25"]["documents"] == sizes["sparse"]["documents"] == 200
+    assert sizes["sparse"]["index_mb"] > sizes["bm25"]["index_mb"] > 0
+    assert report["load"]["cores"] >= 1 and report["load"]["top_processes"]
+    assert (tmp_path / "latency-dbpedia-mini.png").stat().st_size > 0
+    assert "Machine load" in (tmp_path / "latency-dbpedia-mini.md").read_text()
+
+
+def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ranx")
+    proc = _run(
+        [
+            sys.executable,
+            "benchmarks/levers.py",
+            "--model",
+            str(onnx_zip),
+            "--data",
+            str(FIXTURES),
+            "--sets",
+            "dbpedia-mini",
+            "--prunes",
+            "max_ratio:0.1",
+            "top_k:16",
+            "--corpus",
+            str(FIXTURES / "dbpedia-mini"),
+            "--latency-limit",
+            "150",
+            "--queries",
+            "10",
+            "--rounds",
+            "1",
+            "--warmup",
+            "2",
+            "--clients",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        local_cluster,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "levers.json").read_text())
+    rel = report["relevance"]["dbpedia-mini"]
+    ndcg = rel["ndcg@10"]
+    for name in ("bm25", "sparse", "two-phase", "seismic", "cap-4", "prune top_k:16"):
+        assert 0.0 < ndcg[name] <= 1.0, name
+    # Two-phase rescoring restores exact scores for the top documents.
+    assert rel["two_phase"]["same_top10"] > 0.9
+    assert 0.0 <= rel["seismic_recall@10"] <= 1.0
+    assert rel["indices"]["prune top_k:16"]["tokens_per_doc"] <= 16
+    assert rel["indices"]["exact"]["tokens_per_doc"] > 16
+    assert report["latency"]["results"]["1"]["sparse"]["rounds"]
+    assert (tmp_path / "levers.png").stat().st_size > 0
 
 
 def test_ingest_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
     proc = _run(
         [
             sys.executable,
@@ -128,7 +190,13 @@ def test_ingest_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
             "--corpus",
             str(FIXTURES / "dbpedia-mini"),
             "--limit",
-            "60",
+            "40",
+            "--rounds",
+            "1",
+            "--data",
+            str(FIXTURES),
+            "--relevance-sets",
+            "dbpedia-mini",
             "--out",
             str(tmp_path),
         ],
@@ -136,6 +204,15 @@ def test_ingest_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "ingest-dbpedia-mini.json").read_text())
-    for path in ("bm25-only", "pipeline", "local"):
-        assert report["results"][path]["stored"] == 60
-        assert report["results"][path]["failed"] == 0
+    assert report["eager_parity"] < 1e-3
+    assert all(r["docs_per_s"] > 0 for r in report["encode"].values())
+    paths = ("bm25-only", "local fp32 fast head", "local int8", "pipeline fp32", "pipeline int8")
+    for path in paths:
+        assert report["ingest"][path]["stored"] == 40, path
+        assert report["ingest"][path]["failed"] == 0, path
+    # The server's ONNX Runtime 1.16.3 runs the int8 zip and agrees with local int8.
+    agreement = report["server_int8"]
+    assert agreement["mean_jaccard"] >= 0.9
+    rel = report["int8_relevance"]["dbpedia-mini"]
+    assert abs(rel["int8"]["ndcg@10"] - rel["fp32"]["ndcg@10"]) < 0.05
+    assert (tmp_path / "ingest-dbpedia-mini.png").stat().st_size > 0

@@ -1,0 +1,428 @@
+"""Every cost lever of sparse search, for relevance and latency on one node: document pruning
+(the ``sparse_encoding`` processor's four prune types, applied to the same cached vectors), a
+query-side token cap, the two-phase search processor, and a SEISMIC ``sparse_vector`` index,
+beside BM25 (``english`` analyzer) on a BM25-only index.
+
+Relevance: NDCG@10 on each BEIR set under ``--data``; SEISMIC also gets recall@10 against exact
+search; two-phase gets how often its top 10 (ids and scores) equal exact search's. The chosen
+pruning is the one with the fewest tokens per document whose average NDCG@10 stays within 1% of
+unpruned (chosen on these sets; say so when quoting it). Latency: the same levers on
+``--corpus`` (default: the 64k Debian descriptions), modes interleaved in rounds.
+
+    python benchmarks/levers.py                  # four dev sets + 64k latency
+    python benchmarks/levers.py --sets cranfield --latency-limit 5000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Any
+
+from ranx import Qrels, Run, evaluate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    SHARED,
+    LoadMonitor,
+    base_parser,
+    connect,
+    fill_index,
+    markdown_table,
+    model_facts,
+    write_report,
+)
+from encoded import encoded_corpus, read_docs
+from loadgen import Mode, interleaved, ratio_cell
+
+from opensearch_sparse.corpus import read_qrels, read_queries
+from opensearch_sparse.idf import IdfTable
+from opensearch_sparse.model_package import ModelPackage, load_tokenizer, resolve_zip
+from opensearch_sparse.pruning import Pruning
+from opensearch_sparse.query_encoder import MAX_QUERY_TOKENS, QueryEncoder
+from opensearch_sparse.schema import SparseIndex
+from opensearch_sparse.search import AnnParams, SparseSearch
+
+SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
+PRUNES = (
+    "max_ratio:0.05",
+    "max_ratio:0.1",
+    "max_ratio:0.2",
+    "top_k:32",
+    "top_k:64",
+    "top_k:96",
+    "alpha_mass:0.8",
+    "alpha_mass:0.9",
+    "alpha_mass:0.95",
+    "abs_value:0.1",
+    "abs_value:0.2",
+    "abs_value:0.4",
+)
+CAPS = (4, 8, 16)
+SEISMIC = SparseIndex(kind="seismic", approximate_threshold=0)
+ANN = AnnParams(top_n=10, heap_factor=1.0)
+WITHIN = 0.99  # pruning may cost at most 1% of unpruned NDCG@10
+
+
+def searchers(client: Any, indices: dict[str, str], tokenizer: Any, idf: IdfTable) -> dict:
+    """Every (index, query-side setting) this benchmark compares, by name."""
+    full = QueryEncoder(tokenizer, idf)
+    out = {
+        "bm25": (SparseSearch(client, indices["bm25"], full), "bm25", False),
+        "sparse": (SparseSearch(client, indices["exact"], full), "sparse", False),
+        "two-phase": (SparseSearch(client, indices["exact"], full), "sparse", True),
+        "seismic": (SparseSearch(client, indices["seismic"], full, ann=ANN), "sparse", False),
+    }
+    for cap in CAPS:
+        capped = QueryEncoder(tokenizer, idf, max_tokens=cap)
+        out[f"cap-{cap}"] = (SparseSearch(client, indices["exact"], capped), "sparse", False)
+    for name, index in indices.items():
+        if name.startswith("prune "):
+            out[name] = (SparseSearch(client, index, full), "sparse", False)
+    return out
+
+
+def relevance_set(
+    client: Any, folder: Path, package: ModelPackage, prunes: list[Pruning]
+) -> dict[str, Any]:
+    docs = read_docs(folder, None)
+    vectors = encoded_corpus(docs, package, folder)
+    tokenizer = load_tokenizer(package.path)
+    vocab = _vocab(tokenizer)
+    tag = f"lev-{folder.name}-{package.sha256[:8]}"
+    indices = {"bm25": f"{tag}-bm25", "exact": f"{tag}-exact", "seismic": f"{tag}-seismic"}
+    sizes = {
+        "bm25": fill_index(client, indices["bm25"], docs, None, vocab),
+        "exact": fill_index(client, indices["exact"], docs, vectors, vocab),
+        "seismic": fill_index(client, indices["seismic"], docs, vectors, vocab, sparse=SEISMIC),
+        "exact, weights not in _source": fill_index(
+            client, f"{tag}-nosource", docs, vectors, vocab, sparse=SparseIndex(store_source=False)
+        ),
+    }
+    for prune in prunes:
+        name = f"prune {prune.label}"
+        indices[name] = f"{tag}-{prune.type}-{prune.ratio:g}"
+        sizes[name] = fill_index(client, indices[name], docs, vectors, vocab, prune=prune)
+    print(f"{folder.name}: {len(sizes)} indices built", flush=True)
+    idf = IdfTable.build((d.content for d in docs), tokenizer)
+    qrels = read_qrels(folder)
+    queries = {q: t for q, t in read_queries(folder).items() if q in qrels}
+    runs: dict[str, dict[str, dict[str, float]]] = {}
+    raw: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    for name, (searcher, mode, two_phase) in searchers(client, indices, tokenizer, idf).items():
+        runs[name], raw[name] = {}, {}
+        for qid, text in queries.items():
+            hits = searcher.search(text, mode, k=100, two_phase=two_phase).hits
+            raw[name][qid] = [(h.doc_id, h.score) for h in hits[:10]]
+            runs[name][qid] = {h.doc_id: h.score - i * 1e-9 for i, h in enumerate(hits)} or {
+                "-": 0.0
+            }
+        print(f"{folder.name}: {name} searched", flush=True)
+    ndcg = {
+        name: float(evaluate(Qrels(qrels), Run(run), "ndcg@10", make_comparable=True))
+        for name, run in runs.items()
+    }
+    return {
+        "documents": len(docs),
+        "queries": len(queries),
+        "ndcg@10": ndcg,
+        "indices": sizes,
+        "seismic_recall@10": _recall(raw["sparse"], raw["seismic"]),
+        "two_phase": _two_phase(raw["sparse"], raw["two-phase"]),
+    }
+
+
+def _recall(exact: dict[str, list], approx: dict[str, list]) -> float:
+    """Mean share of exact search's top 10 that the approximate search also returns."""
+    shares = []
+    for qid, hits in exact.items():
+        if hits:
+            found = {d for d, _ in approx.get(qid, [])}
+            shares.append(sum(d in found for d, _ in hits) / len(hits))
+    return sum(shares) / max(len(shares), 1)
+
+
+def _two_phase(exact: dict[str, list], two: dict[str, list]) -> dict[str, float]:
+    """How two-phase top 10s compare with exact ones: same ids in the same order, and the
+    largest relative score shortfall of a returned document."""
+    same, shortfall, n = 0, 0.0, 0
+    for qid, hits in exact.items():
+        other = two.get(qid, [])
+        n += 1
+        same += [d for d, _ in hits] == [d for d, _ in other]
+        truth = dict(hits)
+        for doc, score in other:
+            if doc in truth and truth[doc] > 0:
+                shortfall = max(shortfall, (truth[doc] - score) / truth[doc])
+    return {"same_top10": same / max(n, 1), "max_score_shortfall": shortfall}
+
+
+def choose_pruning(results: dict[str, Any], prunes: list[Pruning]) -> dict[str, Any]:
+    """The setting with the fewest tokens per document whose average NDCG@10 is within 1%."""
+    sets = list(results)
+    base = sum(results[s]["ndcg@10"]["sparse"] for s in sets) / len(sets)
+    rows = []
+    for prune in prunes:
+        name = f"prune {prune.label}"
+        avg = sum(results[s]["ndcg@10"][name] for s in sets) / len(sets)
+        tokens = sum(results[s]["indices"][name]["tokens_per_doc"] for s in sets) / len(sets)
+        rows.append((name, avg, tokens))
+    ok = [r for r in rows if r[1] >= WITHIN * base]
+    best = min(ok, key=lambda r: r[2]) if ok else None
+    return {
+        "unpruned_ndcg@10": base,
+        "chosen": best[0] if best else None,
+        "chosen_ndcg@10": best[1] if best else None,
+        "chosen_tokens_per_doc": best[2] if best else None,
+    }
+
+
+def latency(
+    client: Any, args: Any, package: ModelPackage, chosen: Pruning | None
+) -> dict[str, Any]:
+    docs = read_docs(args.corpus, args.latency_limit)
+    vectors = encoded_corpus(docs, package, args.corpus)
+    tokenizer = load_tokenizer(package.path)
+    vocab = _vocab(tokenizer)
+    stem = args.corpus.name.split(".")[0]
+    tag = f"lev-{stem}-{len(docs)}-{package.sha256[:8]}"
+    indices = {"bm25": f"{tag}-bm25", "exact": f"{tag}-exact", "seismic": f"{tag}-seismic"}
+    sizes = {
+        "bm25": fill_index(client, indices["bm25"], docs, None, vocab),
+        "exact": fill_index(client, indices["exact"], docs, vectors, vocab),
+        "seismic": fill_index(client, indices["seismic"], docs, vectors, vocab, sparse=SEISMIC),
+    }
+    if chosen is not None:
+        name = f"prune {chosen.label}"
+        indices[name] = f"{tag}-pruned"
+        sizes[name] = fill_index(client, indices[name], docs, vectors, vocab, prune=chosen)
+        # The smallest exact index: chosen pruning, weights left out of _source.
+        sizes[f"{name}, weights not in _source"] = fill_index(
+            client,
+            f"{tag}-pruned-nosource",
+            docs,
+            vectors,
+            vocab,
+            prune=chosen,
+            sparse=SparseIndex(store_source=False),
+        )
+    idf = IdfTable.build((d.content for d in docs), tokenizer)
+    modes: dict[str, Mode] = {}
+    for name, (searcher, mode, two_phase) in searchers(client, indices, tokenizer, idf).items():
+        modes[name] = _mode(searcher, mode, two_phase, args.k)
+    replay = list(islice(cycle(_queries(args.data, args.sets)), args.queries))
+    with LoadMonitor() as load:
+        results = interleaved(
+            modes,
+            replay,
+            clients=args.clients,
+            rounds=args.rounds,
+            warmup=args.warmup,
+            baseline="bm25",
+        )
+    return {"documents": len(docs), "indices": sizes, "results": results, "load": load}
+
+
+def _mode(searcher: SparseSearch, mode: str, two_phase: bool, k: int) -> Mode:
+    def one(text: str) -> tuple[float, float]:
+        result = searcher.search(text, mode, k=k, two_phase=two_phase)
+        return result.client_ms, float(result.took_ms)
+
+    return one
+
+
+def _queries(data: Path, sets: list[str]) -> list[str]:
+    """The dev sets' queries, replayed against the latency corpus."""
+    out: list[str] = []
+    for name in sets:
+        if (data / name / "queries.jsonl").is_file():
+            out.extend(read_queries(data / name).values())
+    return out
+
+
+def _vocab(tokenizer: Any) -> list[str]:
+    vocab = [""] * tokenizer.get_vocab_size()
+    for token, index in tokenizer.get_vocab().items():
+        vocab[index] = token
+    return vocab
+
+
+def main() -> None:
+    parser = base_parser(__doc__ or "")
+    parser.add_argument("--data", type=Path, default=SHARED / "data")
+    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--prunes", nargs="+", default=list(PRUNES), metavar="TYPE:VALUE")
+    parser.add_argument(
+        "--corpus", type=Path, default=SHARED / "data" / "scale" / "debian-descriptions.jsonl.gz"
+    )
+    parser.add_argument("--latency-limit", type=int, default=None)
+    parser.add_argument("--queries", type=int, default=300, help="queries per mode per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("-k", type=int, default=10)
+    args = parser.parse_args()
+    prunes = [Pruning.parse(p) for p in args.prunes]
+    client = connect(args.url)
+    with tempfile.TemporaryDirectory() as tmp:
+        package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
+        with LoadMonitor() as rel_load:
+            relevance = {
+                name: relevance_set(client, args.data / name, package, prunes) for name in args.sets
+            }
+        choice = choose_pruning(relevance, prunes)
+        chosen = Pruning.parse(choice["chosen"].split(" ", 1)[1]) if choice["chosen"] else None
+        lat = latency(client, args, package, chosen)
+    markdown = render(relevance, choice, lat, args, package) + rel_load.markdown()
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(relevance, lat, args.out / "levers.png")
+    write_report(
+        args.out,
+        "levers",
+        {
+            **model_facts(package),
+            "relevance": relevance,
+            "pruning_choice": choice,
+            "relevance_load": rel_load.report(),
+            "latency": {**lat, "load": lat["load"].report()},
+            "corpus": str(args.corpus),
+        },
+        markdown,
+    )
+
+
+def render(
+    relevance: dict[str, Any],
+    choice: dict[str, Any],
+    lat: dict[str, Any],
+    args: Any,
+    package: ModelPackage,
+) -> str:
+    sets = list(relevance)
+    names = list(relevance[sets[0]]["ndcg@10"])
+    base = {s: relevance[s]["ndcg@10"]["sparse"] for s in sets}
+    rows = []
+    for name in names:
+        values = [relevance[s]["ndcg@10"][name] for s in sets]
+        avg = sum(values) / len(values)
+        index_name = name if name.startswith("prune ") else None
+        tokens = (
+            sum(relevance[s]["indices"][index_name]["tokens_per_doc"] for s in sets) / len(sets)
+            if index_name
+            else None
+        )
+        rel = avg / (sum(base.values()) / len(sets))
+        rows.append([name, *values, avg, f"{rel:.3f}", f"{tokens:.0f}" if tokens else ""])
+    md = (
+        f"# Cost levers ({package.name} {package.sha256[:12]})\n\n"
+        "## NDCG@10 on the dev sets (same node, vectors encoded once)\n\n"
+        + markdown_table(["setting", *sets, "average", "/ unpruned", "tokens/doc"], rows)
+    )
+    md += (
+        f"\nChosen pruning (fewest tokens with average NDCG@10 >= {WITHIN:.2f} x unpruned, "
+        f"chosen on these four sets): **{choice['chosen']}**.\n"
+    )
+    size_rows = []
+    for s in sets:
+        idx = relevance[s]["indices"]
+        bm25 = idx["bm25"]["index_mb"]
+        for name, facts in idx.items():
+            size_rows.append(
+                [s, name, facts["index_mb"], f"{facts['index_mb'] / bm25:.2f}", facts["documents"]]
+            )
+    md += "\n## Index size (force-merged to one segment)\n\n" + markdown_table(
+        ["set", "index", "MB", "/ BM25-only", "docs"], size_rows
+    )
+    md += "\n## SEISMIC and two-phase against exact search (top 10)\n\n" + markdown_table(
+        ["set", "SEISMIC recall@10", "two-phase same top 10", "two-phase max score shortfall"],
+        [
+            [
+                s,
+                relevance[s]["seismic_recall@10"],
+                relevance[s]["two_phase"]["same_top10"],
+                relevance[s]["two_phase"]["max_score_shortfall"],
+            ]
+            for s in sets
+        ],
+    )
+    md += (
+        f"\n## Latency on {lat['documents']} documents of {args.corpus.name} "
+        f"({args.rounds} interleaved rounds x {args.queries} queries per mode)\n\n"
+    )
+    lat_rows = []
+    for clients, per_mode in lat["results"].items():
+        for name, r in per_mode.items():
+            lat_rows.append(
+                [
+                    clients,
+                    name,
+                    r["median"]["p50_ms"],
+                    r["median"]["p99_ms"],
+                    r["median"]["took_p50_ms"],
+                    ratio_cell(r["ratio"]["p50_ms"]),
+                    ratio_cell(r["ratio"]["p99_ms"]),
+                    ratio_cell(r["ratio"]["qps"]),
+                ]
+            )
+    md += markdown_table(
+        [
+            "clients",
+            "mode",
+            "p50 ms",
+            "p99 ms",
+            "took p50 ms",
+            "p50 / BM25",
+            "p99 / BM25",
+            "QPS / BM25",
+        ],
+        lat_rows,
+    )
+    sizes = lat["indices"]
+    md += "\n" + markdown_table(
+        ["index", "MB", "/ BM25-only", "tokens/doc"],
+        [
+            [
+                n,
+                f["index_mb"],
+                f"{f['index_mb'] / sizes['bm25']['index_mb']:.2f}",
+                f["tokens_per_doc"],
+            ]
+            for n, f in sizes.items()
+        ],
+    )
+    md += lat["load"].markdown()
+    md += f"\nDefault query cap: {MAX_QUERY_TOKENS} tokens; BM25 uses the english analyzer.\n"
+    return md
+
+
+def plot(relevance: dict[str, Any], lat: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(relevance)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = list(relevance[sets[0]]["ndcg@10"])
+    for i, name in enumerate(names):
+        avg = sum(relevance[s]["ndcg@10"][name] for s in sets) / len(sets)
+        left.barh(i, avg, color="C0" if name.startswith("prune") else "C1")
+    left.set_yticks(range(len(names)), names, fontsize=7)
+    left.set_xlabel("average NDCG@10")
+    left.set_xlim(left=0.0)
+    first = next(iter(lat["results"]))
+    per_mode = lat["results"][first]
+    modes = list(per_mode)
+    right.barh(range(len(modes)), [per_mode[m]["ratio"]["p50_ms"]["median"] for m in modes])
+    right.axvline(1.0, color="k", lw=0.8)
+    right.set_yticks(range(len(modes)), modes, fontsize=7)
+    right.set_xlabel(f"p50 latency / BM25 ({first} client(s), median of rounds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
