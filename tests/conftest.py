@@ -69,15 +69,6 @@ def shipped_model() -> Path:
     return default_model_dir()
 
 
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """Deprecated: tests still reading ../shared move to the fixtures above."""
-    root = Path(os.environ.get("OPENSEARCH_SPARSE_SHARED", REPO.parent / "shared")).resolve()
-    if not root.is_dir():
-        pytest.skip(f"shared data folder {root} not found (set OPENSEARCH_SPARSE_SHARED)")
-    return root
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/integration talks to a real node."""
     for item in items:

@@ -17,11 +17,11 @@ from test_training_fixtures import make_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_two_process_gloo_run(shared_dir: Path, tmp_path: Path) -> None:
+def test_two_process_gloo_run(tiny_mlm: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps(
-            make_config(shared_dir, tmp_path, max_steps=3, batch_size=1, grad_accum=2, save_every=2)
+            make_config(tiny_mlm, tmp_path, max_steps=3, batch_size=1, grad_accum=2, save_every=2)
         )
     )
     script = tmp_path / "entry.py"

@@ -24,7 +24,8 @@ EXAMPLES = [
 ]
 
 
-def make_config(shared: Path, tmp: Path, **overrides: Any) -> dict[str, Any]:
+def make_config(model: Path, tmp: Path, **overrides: Any) -> dict[str, Any]:
+    """A config training ``model`` (the tiny test checkpoint) with itself as the sparse teacher."""
     set_dir = tmp / "set"
     if not (set_dir / HELDOUT_FILE).is_file():
         TrainingSet(TEXTS, EXAMPLES).save(set_dir)
@@ -34,13 +35,13 @@ def make_config(shared: Path, tmp: Path, **overrides: Any) -> dict[str, Any]:
         ]
         write_jsonl(set_dir / HELDOUT_FILE, rows)
     config: dict[str, Any] = {
-        "model": str(shared / "models" / "splade-tiny"),
+        "model": str(model),
         "output_dir": str(tmp / "run"),
         "cache_dir": str(tmp / "cache"),
         "idf": None,
         "idf_aware": False,
         "data": {"set_dir": str(set_dir)},
-        "teachers": [{"kind": "sparse", "path": str(shared / "models" / "splade-tiny")}],
+        "teachers": [{"kind": "sparse", "path": str(model)}],
         "scale": 10.0,
         "flops_lambda": 0.01,
         "flops_warmup_steps": 4,

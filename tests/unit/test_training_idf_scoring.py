@@ -38,10 +38,8 @@ def test_flops_gradient_does_not_depend_on_idf() -> None:
     assert torch.all(docs.grad == docs.grad[0, 0])
 
 
-def test_student_query_vectors_are_idf_weighted_binary_presence(shared_dir: Path) -> None:
-    model = build_student(
-        shared_dir / "models" / "splade-tiny", idf=IdfTable({"cat": 3.5}), max_len=32
-    )
+def test_student_query_vectors_are_idf_weighted_binary_presence(tiny_mlm: Path) -> None:
+    model = build_student(tiny_mlm, idf=IdfTable({"cat": 3.5}), max_len=32)
     scorer = SparseScorer(model)
     vocab = document_transformer(model).tokenizer.get_vocab()
     q = scorer.queries(["cat cat dog"])[0]
