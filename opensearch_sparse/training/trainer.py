@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sentence_transformers import SparseEncoder
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.training.config import ConfigError, TeacherConfig, TrainConfig
-from opensearch_sparse.training.data import TrainingSet, fingerprint
+from opensearch_sparse.training.data import Pair, TrainingSet, fingerprint
 from opensearch_sparse.training.distributed import DistContext, setup, teardown
 from opensearch_sparse.training.ensemble import aggregate
 from opensearch_sparse.training.evaluation import evaluate_heldout
@@ -67,110 +68,158 @@ def train(config: TrainConfig) -> TrainResult:
         teardown(context)
 
 
+@dataclass
+class _Run:
+    """Everything one run holds between steps; built by ``_set_up``, advanced by ``_step``."""
+
+    config: TrainConfig
+    ctx: DistContext
+    train_set: TrainingSet
+    labels: torch.Tensor
+    heldout: list[Pair]
+    model: SparseEncoder
+    scorer: SparseScorer
+    loss: DistillationLoss
+    runner: torch.nn.Module
+    callback: FlopsWarmupCallback
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    order: _Order
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
 def _train(config: TrainConfig, ctx: DistContext) -> TrainResult:
-    seed_everything(config.seed)
     output = Path(config.output_dir)
+    checkpoint = _latest_checkpoint(output)
+    run = _set_up(config, ctx, checkpoint)
+    if checkpoint is not None:
+        _resume(run, checkpoint)
+    bar = tqdm(total=config.max_steps, initial=run.step, disable=not ctx.is_main, desc="train")
+    started = time.perf_counter()
+    while run.step < config.max_steps:
+        record = _step(run)
+        if ctx.is_main and run.step % config.log_every == 0:
+            bar.set_postfix(
+                rank=f"{record['ranking']:.3f}",
+                flops=f"{record['flops']:.3f}",
+                doc_len=f"{record['doc_length']:.0f}",
+            )
+        bar.update(1)
+        if ctx.is_main and run.heldout and config.eval_every and run.step % config.eval_every == 0:
+            record.update(
+                {f"eval_{k}": v for k, v in evaluate_heldout(run.scorer, run.heldout).items()}
+            )
+            logger.info("step %d: %s", run.step, record)
+        run.history.append(record)
+        if config.save_every and run.step % config.save_every == 0 and run.step < config.max_steps:
+            if ctx.is_main:
+                _save_checkpoint(output, run)
+            ctx.barrier()
+    bar.close()
+    return _finish(run, output, time.perf_counter() - started)
+
+
+def _set_up(config: TrainConfig, ctx: DistContext, checkpoint: Path | None) -> _Run:
+    """Data, teacher targets, the student (fresh or from ``checkpoint``), loss and optimiser."""
+    seed_everything(config.seed)
     if ctx.is_main:
         prepare_training_set(config.data, config.seed)
     ctx.barrier()
     set_dir = Path(config.data.set_dir)
     train_set = TrainingSet.load(set_dir)
     labels = torch.from_numpy(_labels(config, train_set, set_dir, ctx))
-    heldout = read_heldout(set_dir)
-
-    checkpoint = _latest_checkpoint(output)
-    idf = _idf(config)
     if checkpoint is not None:
         model = load_student(checkpoint / "model", max_len=config.max_len, device=ctx.device)
     else:
-        model = build_student(config.model, idf=idf, max_len=config.max_len, device=ctx.device)
+        model = build_student(
+            config.model, idf=_idf(config), max_len=config.max_len, device=ctx.device
+        )
     scorer = SparseScorer(model).to(ctx.device)
     loss = DistillationLoss(scorer, RANKING_LOSSES[config.loss](), flops_weight=0.0)
-    callback = FlopsWarmupCallback(
-        loss, QuadraticWarmup(config.flops_lambda, config.flops_warmup_steps)
-    )
-    runner: torch.nn.Module = DistributedDataParallel(loss) if ctx.distributed else loss
     params = [p for p in scorer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    return _Run(
+        config=config,
+        ctx=ctx,
+        train_set=train_set,
+        labels=labels,
+        heldout=read_heldout(set_dir),
+        model=model,
+        scorer=scorer,
+        loss=loss,
+        runner=DistributedDataParallel(loss) if ctx.distributed else loss,
+        callback=FlopsWarmupCallback(
+            loss, QuadraticWarmup(config.flops_lambda, config.flops_warmup_steps)
+        ),
+        optimizer=optimizer,
+        scheduler=get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps),
+        order=_Order(len(train_set.examples), config.seed),
+    )
 
-    step, history = 0, []
-    if checkpoint is not None:
-        state = torch.load(checkpoint / STATE_FILE, weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        step, history = state["step"], state["history"]
-        logger.info("resumed from %s at step %d", checkpoint, step)
 
+def _resume(run: _Run, checkpoint: Path) -> None:
+    """Optimiser, schedule, RNG and history as saved: the next step is the one that was due."""
+    state = torch.load(checkpoint / STATE_FILE, weights_only=False)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    run.step, run.history = state["step"], state["history"]
+    logger.info("resumed from %s at step %d", checkpoint, run.step)
+
+
+def _step(run: _Run) -> dict[str, float]:
+    """One optimiser step over ``grad_accum`` micro-batches; returns the step's record."""
+    config, ctx = run.config, run.ctx
     use_bf16 = config.bf16 and ctx.device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16)
-    order = _Order(len(train_set.examples), config.seed)
     per_step = config.batch_size * ctx.world_size * config.grad_accum
-    bar = tqdm(total=config.max_steps, initial=step, disable=not ctx.is_main, desc="train")
-    started = time.perf_counter()
-    while step < config.max_steps:
-        scorer.train()  # evaluation and saving may leave modules in eval mode
-        callback.on_step_begin(step)
-        parts = {"ranking": 0.0, "flops": 0.0}
-        for micro in range(config.grad_accum):
-            first = step * per_step + (micro * ctx.world_size + ctx.rank) * config.batch_size
-            batch = [order[i] for i in range(first, first + config.batch_size)]
-            examples = [train_set.examples[i] for i in batch]
-            sync = micro == config.grad_accum - 1 or not ctx.distributed
-            with contextlib.nullcontext() if sync else runner.no_sync(), autocast:
-                terms = runner(
-                    [e.query for e in examples],
-                    [train_set.documents(e) for e in examples],
-                    labels[batch],
-                )
-                (sum(terms.values()) / config.grad_accum).backward()
-            for name, value in terms.items():
-                parts[name] += float(value.detach()) / config.grad_accum
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        record = {
-            "step": step,
-            **parts,
-            "doc_length": loss.last_doc_length,
-            "flops_weight": loss.flops_weight,
-            "lr": scheduler.get_last_lr()[0],
-        }
-        if ctx.is_main and step % config.log_every == 0:
-            bar.set_postfix(
-                rank=f"{parts['ranking']:.3f}",
-                flops=f"{parts['flops']:.3f}",
-                doc_len=f"{loss.last_doc_length:.0f}",
+    run.scorer.train()  # evaluation and saving may leave modules in eval mode
+    run.callback.on_step_begin(run.step)
+    parts = {"ranking": 0.0, "flops": 0.0}
+    for micro in range(config.grad_accum):
+        first = run.step * per_step + (micro * ctx.world_size + ctx.rank) * config.batch_size
+        batch = [run.order[i] for i in range(first, first + config.batch_size)]
+        examples = [run.train_set.examples[i] for i in batch]
+        sync = micro == config.grad_accum - 1 or not ctx.distributed
+        with contextlib.nullcontext() if sync else run.runner.no_sync(), autocast:
+            terms = run.runner(
+                [e.query for e in examples],
+                [run.train_set.documents(e) for e in examples],
+                run.labels[batch],
             )
-        bar.update(1)
-        if ctx.is_main and heldout and config.eval_every and step % config.eval_every == 0:
-            record.update({f"eval_{k}": v for k, v in evaluate_heldout(scorer, heldout).items()})
-            logger.info("step %d: %s", step, record)
-        history.append(record)
-        if config.save_every and step % config.save_every == 0 and step < config.max_steps:
-            if ctx.is_main:
-                _save_checkpoint(
-                    output, step, model, optimizer, scheduler, history, config.keep_checkpoints
-                )
-            ctx.barrier()
-    bar.close()
-    seconds = time.perf_counter() - started
+            (sum(terms.values()) / config.grad_accum).backward()
+        for name, value in terms.items():
+            parts[name] += float(value.detach()) / config.grad_accum
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.step += 1
+    return {
+        "step": run.step,
+        **parts,
+        "doc_length": run.loss.last_doc_length,
+        "flops_weight": run.loss.flops_weight,
+        "lr": run.scheduler.get_last_lr()[0],
+    }
+
+
+def _finish(run: _Run, output: Path, seconds: float) -> TrainResult:
+    """Save the final model and the run's log (config, steps, history) beside it."""
     final = output / "model"
-    if ctx.is_main:
-        model.save(str(final))
+    if run.ctx.is_main:
+        run.model.save(str(final))
         log = {
-            "config": config.to_dict(),
-            "steps": step,
+            "config": run.config.to_dict(),
+            "steps": run.step,
             "train_seconds": seconds,
-            "world_size": ctx.world_size,
-            "device": ctx.device,
-            "history": history,
+            "world_size": run.ctx.world_size,
+            "device": run.ctx.device,
+            "history": run.history,
         }
         (output / "train_log.json").write_text(json.dumps(log, indent=1))
-    ctx.barrier()
-    return TrainResult(final, step, seconds, history)
+    run.ctx.barrier()
+    return TrainResult(final, run.step, seconds, run.history)
 
 
 def _labels(
@@ -227,16 +276,16 @@ def _latest_checkpoint(output: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def _save_checkpoint(output, step, model, optimizer, scheduler, history, keep) -> None:
-    folder = output / "checkpoints" / f"step-{step:07d}"
-    model.save(str(folder / "model"))
+def _save_checkpoint(output: Path, run: _Run) -> None:
+    folder = output / "checkpoints" / f"step-{run.step:07d}"
+    run.model.save(str(folder / "model"))
     state = {
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
         "torch_rng": torch.get_rng_state(),
-        "step": step,
-        "history": history,
+        "step": run.step,
+        "history": run.history,
     }
     torch.save(state, folder / STATE_FILE)  # written last: its presence marks a complete one
-    for old in sorted((output / "checkpoints").glob("step-*"))[:-keep]:
+    for old in sorted((output / "checkpoints").glob("step-*"))[: -run.config.keep_checkpoints]:
         shutil.rmtree(old)
