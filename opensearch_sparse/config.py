@@ -67,6 +67,14 @@ PROXY_TIMEOUT_S = 600
 #: SigV4 signing names: Amazon OpenSearch Service domains and OpenSearch Serverless.
 AWS_SERVICES = ("es", "aoss")
 
+# Bulk ingest: a transient failure (429, 502-504, a dropped connection, a restarting node) is
+# retried this many times, waiting INGEST_BACKOFF_S doubled each time up to the cap.
+INGEST_RETRIES = 8
+INGEST_BACKOFF_S = 1.0
+INGEST_BACKOFF_MAX_S = 30.0
+#: OpenSearch refuses a whole bulk request when one ``_id`` is longer than this (UTF-8 bytes).
+MAX_ID_BYTES = 512
+
 
 def env(name: str, default: str | None = None) -> str | None:
     """Read ``OPENSEARCH_SPARSE_<NAME>`` (empty counts as unset)."""

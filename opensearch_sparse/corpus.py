@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, cast
 
+from opensearch_sparse.config import MAX_ID_BYTES
 from opensearch_sparse.errors import SparseError
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class Document:
     doc_id: str
     title: str
     text: str
+    #: The corpus line it came from (0 when not read from a file): failures name it.
+    line: int = field(default=0, compare=False)
 
     @property
     def content(self) -> str:
@@ -72,7 +75,7 @@ def count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def parse_line(raw: bytes) -> Document:
+def parse_line(raw: bytes, line: int = 0) -> Document:
     """One JSON line to a Document, or ValueError with the reason."""
     try:
         text = raw.decode("utf-8")
@@ -87,6 +90,10 @@ def parse_line(raw: bytes) -> Document:
     doc_id = obj.get("_id", obj.get("id"))
     if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)) or str(doc_id) == "":
         raise ValueError("missing or non-string _id")
+    id_bytes = len(str(doc_id).encode("utf-8"))
+    if id_bytes > MAX_ID_BYTES:
+        # OpenSearch refuses the whole bulk request for one such id: stop it here, alone.
+        raise ValueError(f"_id is {id_bytes} bytes long; OpenSearch allows at most {MAX_ID_BYTES}")
     title = obj.get("title") or ""
     body = obj.get("text")
     if not isinstance(title, str):
@@ -96,7 +103,7 @@ def parse_line(raw: bytes) -> Document:
     body = body or ""
     if not (title.strip() or body.strip()):
         raise ValueError("no text (both title and text are empty)")
-    return Document(str(doc_id), title.strip(), body.strip())
+    return Document(str(doc_id), title.strip(), body.strip(), line)
 
 
 def read_corpus(
@@ -113,7 +120,7 @@ def read_corpus(
                 continue
             report.lines += 1
             try:
-                doc = parse_line(raw.rstrip(b"\r\n"))
+                doc = parse_line(raw.rstrip(b"\r\n"), number)
             except ValueError as exc:
                 if on_error == "fail":
                     raise CorpusError(
@@ -135,10 +142,18 @@ def read_queries(path: Path) -> dict[str, str]:
         for number, raw in enumerate(handle, 1):
             if raw.strip():
                 try:
-                    obj = json.loads(raw)
+                    obj = json.loads(raw.decode("utf-8"))
                     queries[str(obj["_id"])] = str(obj["text"])
-                except (json.JSONDecodeError, KeyError) as exc:
-                    raise CorpusError(f"{source}:{number}: bad query line ({exc})") from None
+                except UnicodeDecodeError as exc:
+                    raise CorpusError(
+                        f"{source}:{number}: not valid UTF-8 (byte {exc.start})",
+                        "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)",
+                    ) from None
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise CorpusError(
+                        f"{source}:{number}: bad query line ({exc})",
+                        'each line must be a JSON object with "_id" and "text"',
+                    ) from None
     return queries
 
 
@@ -146,9 +161,23 @@ def read_qrels(folder: Path, split: str = "test") -> dict[str, dict[str, int]]:
     """BEIR ``qrels/<split>.tsv`` (with its header line) as {query_id: {doc_id: grade}};
     grade-0 rows are dropped: they judge a document not relevant."""
     qrels: dict[str, dict[str, int]] = {}
-    lines = (folder / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]
-    for line in lines:
-        qid, did, score = line.split("\t")
-        if int(score) > 0:
-            qrels.setdefault(qid, {})[did] = int(score)
+    source = folder / "qrels" / f"{split}.tsv"
+    try:
+        lines = source.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{source}: not valid UTF-8 (byte {exc.start})",
+            "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)",
+        ) from None
+    for number, line in enumerate(lines[1:], 2):
+        try:
+            qid, did, score = line.split("\t")
+            grade = int(score)
+        except ValueError:
+            raise CorpusError(
+                f"{source}:{number}: expected query-id, corpus-id and an integer score",
+                "qrels are tab-separated with one header line (BEIR layout)",
+            ) from None
+        if grade > 0:
+            qrels.setdefault(qid, {})[did] = grade
     return qrels

@@ -57,7 +57,7 @@ class IdfTable:
     @classmethod
     def load(cls, path: Path) -> IdfTable:
         try:
-            data = json.loads(Path(path).read_text())
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise IdfError(
                 f"IDF table {path} not found",
@@ -65,6 +65,10 @@ class IdfTable:
             ) from exc
         except json.JSONDecodeError as exc:
             raise IdfError(f"{path} is not JSON ({exc.msg})", "rebuild the IDF table") from exc
+        except UnicodeDecodeError as exc:
+            raise IdfError(
+                f"{path} is not UTF-8 text (byte {exc.start})", "rebuild the IDF table"
+            ) from exc
         if not isinstance(data, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values()
         ):

@@ -2,8 +2,9 @@
 path: the cluster encodes (ml-commons model in the pipeline) or Python encodes (onnxruntime).
 
 Ingest is idempotent: the corpus ``_id`` is the document id, so a rerun after a crash
-overwrites instead of duplicating, and the run ends by comparing what was sent with what the
-index holds.
+overwrites instead of duplicating. Nothing is lost silently: a document the cluster refuses
+fails alone with its line and reason, transient failures are retried, and the run ends by
+checking that each of its ids is in the index.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opensearchpy import OpenSearch
-from opensearchpy.helpers import streaming_bulk
+from opensearchpy.exceptions import ConnectionError, ConnectionTimeout, TransportError
 
 from opensearch_sparse.batching import batched
+from opensearch_sparse.config import INGEST_BACKOFF_MAX_S, INGEST_BACKOFF_S, INGEST_RETRIES
 from opensearch_sparse.corpus import Document
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.schema import (
@@ -80,13 +82,24 @@ def create_index(
     return pipeline
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A document the cluster refused, alone: its id, corpus line (0: unknown) and reason."""
+
+    doc_id: str
+    line: int
+    reason: str
+
+
 @dataclass
 class IngestReport:
-    """Counts of one ingest run; ``complete`` says nothing was lost."""
+    """What one run did with *its own* documents, counted by id (documents that were already
+    in the index neither hide a missing one nor count as stored)."""
 
     sent: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
     stored: int = 0
+    failed: list[Rejected] = field(default_factory=list)
+    retries: int = 0
     seconds: float = 0.0
 
     @property
@@ -95,12 +108,19 @@ class IngestReport:
 
     @property
     def complete(self) -> bool:
-        return not self.failed and self.stored >= self.sent
+        return not self.failed and self.stored == self.sent
+
+
+@dataclass(frozen=True)
+class _Action:
+    doc_id: str
+    line: int
+    source: dict[str, Any]
 
 
 def _actions(
-    index: str, docs: Iterable[Document], encoder: DocumentEncoder | None, chunk: int
-) -> Iterator[dict[str, Any]]:
+    docs: Iterable[Document], encoder: DocumentEncoder | None, chunk: int
+) -> Iterator[_Action]:
     # The encoder groups texts by token length: hand it a window of many documents.
     for batch in batched(docs, encoder.window if encoder else chunk):
         weights = encoder.encode([d.content for d in batch]) if encoder else None
@@ -108,7 +128,109 @@ def _actions(
             source: dict[str, Any] = {TITLE_FIELD: doc.title, TEXT_FIELD: doc.content}
             if weights is not None:
                 source[SPARSE_FIELD] = weights[i]
-            yield {"_index": index, "_id": doc.doc_id, "_source": source}
+            yield _Action(doc.doc_id, doc.line, source)
+
+
+#: Answers worth another try: the cluster is busy or a node is (re)starting.
+TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+#: Whole-request refusals that one bad document can cause: split the batch to find it.
+SPLIT_STATUS = frozenset({400, 413})
+
+
+class _Sender:
+    """Sends batches; retries transient failures with back-off and isolates bad documents.
+
+    A request-level refusal (400, 413) of a batch is bisected until the document that causes it
+    fails alone, so the rest of its batch is stored. opensearch-py's ``streaming_bulk`` raises
+    on those instead, losing the batch.
+    """
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        index: str,
+        params: dict[str, Any],
+        report: IngestReport,
+        request_timeout: float,
+    ) -> None:
+        self.client, self.index, self.params, self.report = client, index, params, report
+        self.request_timeout = request_timeout
+
+    def send(self, batch: list[_Action], attempt: int = 0) -> None:
+        try:
+            response = self._bulk(batch)
+        except TransportError as exc:
+            status = exc.status_code if isinstance(exc.status_code, int) else 0
+            if status not in SPLIT_STATUS:
+                raise
+            if len(batch) > 1:
+                half = len(batch) // 2
+                self.send(batch[:half])
+                self.send(batch[half:])
+            else:
+                self._reject(batch[0], f"{status}: {_reason(exc.info) or exc.error}")
+            return
+        again = []
+        for action, item in zip(batch, response["items"], strict=True):
+            result = next(iter(item.values()))
+            if result.get("status") in TRANSIENT_STATUS:
+                again.append(action)
+            elif "error" in result:
+                self._reject(action, _reason(result["error"]))
+        if again:
+            if attempt >= INGEST_RETRIES:
+                for action in again:
+                    self._reject(action, "the cluster stayed busy (429) through every retry")
+                return
+            self._pause(attempt)
+            self.send(again, attempt + 1)
+
+    def _bulk(self, batch: list[_Action]) -> dict[str, Any]:
+        body: list[dict[str, Any]] = []
+        for action in batch:
+            body.append({"index": {"_index": self.index, "_id": action.doc_id}})
+            body.append(action.source)
+        attempt = 0
+        while True:
+            try:
+                response: dict[str, Any] = self.client.bulk(
+                    body=body, params={**self.params, "request_timeout": self.request_timeout}
+                )
+                return response
+            except (ConnectionError, ConnectionTimeout) as exc:
+                failure: Exception = exc
+            except TransportError as exc:
+                if exc.status_code not in TRANSIENT_STATUS:
+                    raise
+                failure = exc
+            if attempt == INGEST_RETRIES:
+                raise IngestError(
+                    f"the cluster did not take a batch after {INGEST_RETRIES} retries: {failure}",
+                    "check that the cluster is up and healthy, then rerun the same command: "
+                    "ingest is idempotent",
+                ) from failure
+            self._pause(attempt)
+            attempt += 1
+
+    def _pause(self, attempt: int) -> None:
+        self.report.retries += 1
+        time.sleep(min(INGEST_BACKOFF_S * 2**attempt, INGEST_BACKOFF_MAX_S))
+
+    def _reject(self, action: _Action, reason: str) -> None:
+        self.report.failed.append(Rejected(action.doc_id, action.line, reason))
+
+
+def _reason(error: Any) -> str:
+    """``type: reason`` (and the root cause's, when it differs) from an OpenSearch error."""
+    if not isinstance(error, dict):
+        return str(error)
+    if "error" in error:
+        return _reason(error["error"])
+    text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    cause = error.get("caused_by")
+    if isinstance(cause, dict) and cause.get("reason") and cause["reason"] not in text:
+        text += f" (caused by {cause.get('type')}: {cause['reason']})"
+    return text
 
 
 def ingest(
@@ -122,40 +244,35 @@ def ingest(
     request_timeout: float = 600.0,
 ) -> IngestReport:
     """Bulk-index ``docs``; with ``encoder`` the weights are computed here and the index's
-    pipeline is bypassed, otherwise the index's default pipeline encodes them."""
+    pipeline is bypassed, otherwise the index's default pipeline encodes them.
+
+    A refused document fails alone (``report.failed``, with its corpus line); transient
+    failures are retried with back-off; ``report.stored`` counts this run's ids found in the
+    index afterwards.
+    """
     report = IngestReport()
     started = time.monotonic()
     seen: set[str] = set()
-
-    def tracked() -> Iterator[dict[str, Any]]:
-        for action in _actions(index, docs, encoder, chunk_size):
-            seen.add(action["_id"])
-            yield action
-
     params: dict[str, Any] = {"pipeline": "_none"} if encoder else {}
-    for ok, item in streaming_bulk(
-        client,
-        tracked(),
-        chunk_size=chunk_size,
-        max_chunk_bytes=20 * 1024 * 1024,
-        raise_on_error=False,
-        raise_on_exception=True,
-        max_retries=5,
-        initial_backoff=1,
-        max_backoff=30,
-        request_timeout=request_timeout,
-        **params,
-    ):
-        if not ok:
-            op = next(iter(item.values()))
-            error = op.get("error", {})
-            reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
-            report.failed.append((str(op.get("_id")), reason))
+    sender = _Sender(client, index, params, report, request_timeout)
+    for batch in batched(_actions(docs, encoder, chunk_size), chunk_size):
+        seen.update(action.doc_id for action in batch)
+        sender.send(list(batch))
         if on_progress:
-            on_progress(1)
+            on_progress(len(batch))
     client.indices.refresh(index=index)
-    report.stored = int(client.count(index=index)["count"])
+    failed = {r.doc_id for r in report.failed}
+    report.stored = _count_present(client, index, sorted(seen - failed))
     report.seconds = time.monotonic() - started
     # Duplicated ids in the corpus count once, as they do in the index.
     report.sent = len(seen)
     return report
+
+
+def _count_present(client: OpenSearch, index: str, ids: list[str], chunk: int = 1000) -> int:
+    """How many of ``ids`` the index holds (an ``ids`` query per chunk)."""
+    present = 0
+    for part in batched(ids, chunk):
+        body = {"query": {"ids": {"values": list(part)}}}
+        present += int(client.count(index=index, body=body)["count"])
+    return present

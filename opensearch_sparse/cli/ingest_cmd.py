@@ -127,19 +127,22 @@ def ingest_cmd(
         )
     for line_no, reason in read.bad:
         output.info(f"skipped line {line_no}: {reason}")
-    for doc_id, reason in report.failed[:20]:
-        output.info(f"failed document {doc_id}: {reason}")
+    for rejected in report.failed[:20]:
+        where = f"line {rejected.line} " if rejected.line else ""
+        output.info(f"failed: {where}(id {rejected.doc_id}): {rejected.reason}")
     if len(report.failed) > 20:
         output.info(f"... and {len(report.failed) - 20} more failed documents")
     output.info(
         f"{read.lines} lines read, {len(read.bad)} bad lines skipped, "
-        f"{report.sent} documents sent, "
-        f"{len(report.failed)} failed, {report.stored} stored in {index_name}; "
-        f"{report.rate:.1f} docs/s over {report.seconds:.0f}s"
+        f"{report.sent} documents sent, {len(report.failed)} failed, "
+        f"{report.stored} of them stored in {index_name}; "
+        f"{report.retries} retries; {report.rate:.1f} docs/s over {report.seconds:.0f}s"
     )
-    if not report.complete:
+    missing = len(read.bad) + report.sent - report.stored
+    if missing:
         raise IngestError(
-            f"{report.sent - min(report.stored, report.sent)} of {report.sent} documents are not "
-            f"in {index_name} ({len(report.failed)} failed)",
-            "see the failures above, then rerun the same command: ingest is idempotent",
+            f"{missing} of {read.lines} corpus lines are not in {index_name} "
+            f"({len(read.bad)} bad lines, {len(report.failed)} refused, "
+            f"{report.sent - report.stored - len(report.failed)} missing)",
+            "fix the lines named above, then rerun the same command: ingest is idempotent",
         )

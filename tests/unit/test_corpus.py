@@ -15,6 +15,7 @@ from opensearch_sparse.corpus import (
     parse_line,
     read_corpus,
     read_qrels,
+    read_queries,
 )
 
 GOOD = [
@@ -89,3 +90,44 @@ def test_qrels_drop_grade_zero(tmp_path: Path) -> None:
         "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\nq2\td3\t1\n"
     )
     assert read_qrels(tmp_path) == {"q1": {"d1": 2}, "q2": {"d3": 1}}
+
+
+def test_over_long_id_is_a_bad_line_and_keeps_its_number(tmp_path: Path) -> None:
+    # 600 bytes: OpenSearch would refuse the whole bulk request that carried it.
+    lines = [
+        json.dumps(GOOD[0]).encode(),
+        json.dumps({"_id": "\u00e9" * 300, "text": "x"}).encode(),
+    ]
+    report = ReadReport()
+    docs = list(read_corpus(_write(tmp_path / "corpus.jsonl", lines), report=report))
+    assert [(d.doc_id, d.line) for d in docs] == [("a", 1)]
+    assert report.bad == [(2, "_id is 600 bytes long; OpenSearch allows at most 512")]
+
+
+def test_non_utf8_queries_name_the_line(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "queries.jsonl", [b'{"_id": "1", "text": "ok"}', "\u00e9".encode("latin-1")]
+    )
+    with pytest.raises(CorpusError, match=r"queries.jsonl:2: not valid UTF-8") as caught:
+        read_queries(path)
+    assert caught.value.fix and "UTF-8" in caught.value.fix
+
+
+def test_bad_qrels_lines_are_errors_not_tracebacks(tmp_path: Path) -> None:
+    (tmp_path / "qrels").mkdir()
+    target = tmp_path / "qrels" / "test.tsv"
+    target.write_bytes(b"query-id\tcorpus-id\tscore\nq1\td1\ttwo\n")
+    with pytest.raises(CorpusError, match=r"test.tsv:2: expected"):
+        read_qrels(tmp_path)
+    target.write_bytes(b"query-id\tcorpus-id\tscore\nq\xe9\td1\t1\n")
+    with pytest.raises(CorpusError, match="not valid UTF-8"):
+        read_qrels(tmp_path)
+
+
+def test_non_utf8_idf_table_is_an_idf_error(tmp_path: Path) -> None:
+    from opensearch_sparse.idf import IdfError, IdfTable
+
+    path = tmp_path / "idf.json"
+    path.write_bytes(b'{"caf\xe9": 1.0}')
+    with pytest.raises(IdfError, match="not UTF-8"):
+        IdfTable.load(path)

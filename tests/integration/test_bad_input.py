@@ -1,0 +1,111 @@
+"""Bad input loses nothing and crashes nothing (the README's bad-input table, row by row, on
+the real node): a document the cluster refuses fails alone with its line and reason while the
+rest of its batch is stored; text that looks like markup is printed literally."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opensearch_sparse.corpus import Document
+from opensearch_sparse.ingest import create_index, ingest
+
+MARKUP = ["a [/] closing tag", "dict[str, int] is a type", "field [text_sparse] of type [x]"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opensearch_sparse", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def index(local_cluster: Any) -> Iterator[str]:
+    name = f"test-bad-{uuid.uuid4().hex[:8]}"
+    client = local_cluster.client()
+    create_index(client, name)
+    yield name
+    client.indices.delete(index=name, ignore_unavailable=True)
+
+
+class NegativeWeights:
+    """An encoder whose weights the cluster refuses for one document (rank_features must be
+    positive), to provoke a real per-document mapping error from the server."""
+
+    window = 64
+
+    def encode(self, texts: list[str]) -> list[dict[str, float]]:
+        return [{"wing": -1.0} if "poison" in t else {"wing": 1.0} for t in texts]
+
+
+def test_over_long_id_fails_alone_and_the_batch_is_stored(local_cluster: Any, index: str) -> None:
+    client = local_cluster.client()
+    docs = [Document(str(i), "", f"good document {i}", i + 1) for i in range(20)]
+    docs.insert(7, Document("x" * 600, "", "an id the cluster refuses", 99))
+    report = ingest(client, index, docs, chunk_size=64)
+    assert [(r.line, r.doc_id[:3]) for r in report.failed] == [(99, "xxx")]
+    assert "id" in report.failed[0].reason and "too long" in report.failed[0].reason
+    assert (report.sent, report.stored) == (21, 20)
+    assert client.count(index=index)["count"] == 20
+    assert not report.complete
+
+
+def test_mapping_error_fails_alone(local_cluster: Any, index: str) -> None:
+    client = local_cluster.client()
+    docs = [Document(str(i), "", "poison" if i == 3 else f"fine {i}", i + 1) for i in range(10)]
+    report = ingest(client, index, docs, encoder=NegativeWeights())  # type: ignore[arg-type]
+    assert [r.line for r in report.failed] == [4]
+    assert "mapper_parsing_exception" in report.failed[0].reason
+    assert report.stored == 9
+
+
+def test_documents_already_there_do_not_hide_a_missing_one(local_cluster: Any, index: str) -> None:
+    client = local_cluster.client()
+    first = [Document(str(i), "", f"doc {i}", i + 1) for i in range(5)]
+    assert ingest(client, index, first).complete
+    again = [*first[:4], Document("y" * 600, "", "refused", 5)]
+    report = ingest(client, index, again)
+    # The index holds 5 documents, as many as were sent: only counting by id sees the loss.
+    assert client.count(index=index)["count"] == 5
+    assert (report.sent, report.stored, len(report.failed)) == (5, 4, 1)
+
+
+def test_cli_over_long_id_line_is_named_and_the_rest_stored(
+    local_cluster: Any, index: str, tmp_path: Path
+) -> None:
+    lines = [json.dumps({"_id": str(i), "text": f"good {i}"}) for i in range(20)]
+    lines.insert(5, json.dumps({"_id": "z" * 600, "text": "too long an id"}))
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(lines) + "\n")
+    proc = _cli("ingest", index, str(corpus), "--url", local_cluster.url)
+    assert proc.returncode == 1
+    assert "line 6" in proc.stderr and "600 bytes" in proc.stderr
+    assert "20 documents sent, 0 failed, 20 of them stored" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert local_cluster.client().count(index=index)["count"] == 20
+
+
+def test_markup_in_documents_is_printed_literally(
+    local_cluster: Any, index: str, tmp_path: Path, shipped_model: Path
+) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"_id": f"m{i}", "title": t, "text": "markup wing"} for i, t in enumerate(MARKUP)]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    local = ["--encode", "local", "--model", str(shipped_model)]
+    assert _cli("ingest", index, str(corpus), *local, "--url", local_cluster.url).returncode == 0
+    for mode in ("bm25", "sparse"):
+        proc = _cli("search", index, "markup wing", "--mode", mode, "--url", local_cluster.url)
+        assert proc.returncode == 0, proc.stderr
+        for title in MARKUP:
+            assert title in proc.stdout, (mode, proc.stdout)
