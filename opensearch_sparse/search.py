@@ -199,8 +199,15 @@ class SparseSearch:
         try:
             resp = self.client.search(index=self.index, body=body, params=params)
         except NotFoundError as exc:
+            if "index_not_found" in str(exc.error):
+                raise SearchError(
+                    f"index {self.index} does not exist", "create and fill it first (see README)"
+                ) from exc
+            # e.g. an unknown model id given to --server-encode
             raise SearchError(
-                f"index {self.index} does not exist", "create and fill it first (see README)"
+                f"the {mode} query names something the cluster does not have (404): "
+                f"{server_reason(exc)}",
+                "check the model id (`opensearch-sparse model list`)",
             ) from exc
         except (RequestError, TransportError) as exc:
             raise SearchError(

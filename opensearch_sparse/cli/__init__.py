@@ -76,11 +76,11 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except Exception as exc:
-        # A 401/403 from any request after connecting (a search-only user ingesting): the
-        # server's reason in one line. opensearch-py is imported only on this path.
-        from opensearch_sparse.client import explain_refusal
+        # Anything else a user can cause (a refused request, a dropped connection, an
+        # unreadable file) becomes one cause and one fix; a bug keeps its traceback.
+        from opensearch_sparse.error_map import explain
 
-        refusal = explain_refusal(exc)
-        if refusal is None or output.debug_enabled():
+        mapped = explain(exc)
+        if mapped is None or output.debug_enabled():
             raise
-        output.fail(refusal)
+        output.fail(mapped)
