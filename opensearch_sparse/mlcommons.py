@@ -25,6 +25,11 @@ from opensearch_sparse.progress import Status, quiet
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 10_000_000  # ml-commons' maximum chunk size
+#: States in which a model with the right hash is complete and may be reused. Anything else
+#: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
+REUSABLE_STATES = frozenset(
+    {"REGISTERED", "DEPLOYING", "DEPLOYED", "PARTIALLY_DEPLOYED", "UNDEPLOYED"}
+)
 
 
 class ModelDeployError(SparseError):
@@ -55,15 +60,22 @@ class MLCommons:
 
     # --- settings -------------------------------------------------------------------------
 
-    def apply_settings(self) -> dict[str, str]:
-        """Make the cluster accept and run local models; returns the settings it changed."""
+    def apply_settings(self) -> dict[str, tuple[str, str]]:
+        """Make the cluster accept and run local models; returns ``{setting: (old, new)}``.
+
+        Persistent and cluster-wide (it lifts memory and disk breakers): called for the
+        embedded node and for ``model register --apply-test-settings`` only, never implicitly.
+        """
         current = self.client.cluster.get_settings(include_defaults=True, flat_settings=True)
         merged = {**current["defaults"], **current["persistent"], **current["transient"]}
         changes = {
-            k: v for k, v in config.ML_COMMONS_SETTINGS.items() if str(merged.get(k)).lower() != v
+            k: (str(merged.get(k)), v)
+            for k, v in config.ML_COMMONS_SETTINGS.items()
+            if str(merged.get(k)).lower() != v
         }
         if changes:
-            self.client.cluster.put_settings(body={"persistent": changes})
+            body = {"persistent": {k: new for k, (_, new) in changes.items()}}
+            self.client.cluster.put_settings(body=body)
         return changes
 
     # --- groups and registration ----------------------------------------------------------
@@ -82,7 +94,16 @@ class MLCommons:
         return str(created["model_group_id"])
 
     def find_by_hash(self, sha256: str) -> ModelInfo | None:
-        """A registered (not deleted) model whose content hash is ``sha256``."""
+        """A healthy registered model whose content hash is ``sha256`` (reused, not uploaded)."""
+        usable = [h for h in self._by_hash(sha256) if _state(h) in REUSABLE_STATES]
+        return _info(usable[0]) if usable else None
+
+    def stale_by_hash(self, sha256: str) -> list[str]:
+        """Ids of models with this hash that must not be reused: an upload that was cut off
+        (still ``REGISTERING``), or a failed registration or deploy."""
+        return [str(h["_id"]) for h in self._by_hash(sha256) if _state(h) not in REUSABLE_STATES]
+
+    def _by_hash(self, sha256: str) -> list[dict[str, Any]]:
         body = {
             "query": {
                 "bool": {
@@ -90,14 +111,13 @@ class MLCommons:
                     "must_not": [{"exists": {"field": "chunk_number"}}],
                 }
             },
-            "size": 10,
+            "size": 100,
         }
         try:
-            hits = self.ml.search_models(body=body)["hits"]["hits"]
+            hits: list[dict[str, Any]] = self.ml.search_models(body=body)["hits"]["hits"]
         except NotFoundError:  # no model index yet
-            return None
-        usable = [h for h in hits if h["_source"].get("model_state") not in ("REGISTER_FAILED",)]
-        return _info(usable[0]) if usable else None
+            return []
+        return hits
 
     def register(
         self,
@@ -111,6 +131,9 @@ class MLCommons:
         existing = self.find_by_hash(package.sha256)
         if existing:
             return existing.model_id, True
+        for stale in self.stale_by_hash(package.sha256):
+            progress(f"deleting model {stale}: an earlier upload of this zip that never finished")
+            self.delete(stale)
         group_id = self.model_group(group)
         total = max(1, math.ceil(package.size / CHUNK_BYTES))
         meta = self.ml.register_model_meta(
@@ -218,6 +241,10 @@ class MLCommons:
         if self.get(model_id).state in ("DEPLOYED", "PARTIALLY_DEPLOYED", "DEPLOYING"):
             self.ml.undeploy_model(model_id=model_id)
         self.ml.delete_model(model_id=model_id)
+
+
+def _state(hit: dict[str, Any]) -> str:
+    return str(hit["_source"].get("model_state", ""))
 
 
 def _info(hit: dict[str, Any]) -> ModelInfo:

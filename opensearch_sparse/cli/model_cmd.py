@@ -15,11 +15,7 @@ from opensearch_sparse.model_package import ModelPackage, package_tokenizer_mode
 
 
 def _ml(**conn: Any) -> MLCommons:
-    ml = MLCommons(connect(**conn))
-    changed = ml.apply_settings()
-    for key, value in changed.items():
-        output.info(f"cluster setting {key} = {value}")
-    return ml
+    return MLCommons(connect(**conn))
 
 
 @click.group("model")
@@ -33,14 +29,30 @@ def model() -> None:
 @click.option("--group", default="opensearch-sparse", show_default=True, help="Model group")
 @click.option("--deploy/--no-deploy", default=True, show_default=True)
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Deploy timeout (s)")
+@click.option(
+    "--apply-test-settings",
+    is_flag=True,
+    help="Persistently allow local-file models, ML on every node and lift ml-commons' memory "
+    "and disk breakers (each change is printed). For test clusters only: the embedded node "
+    "already has them, and a production cluster should keep its breakers",
+)
 @connection_options
 def register(
-    model_path: Path, name: str | None, group: str, deploy: bool, timeout: float, **conn: Any
+    model_path: Path,
+    name: str | None,
+    group: str,
+    deploy: bool,
+    timeout: float,
+    apply_test_settings: bool,
+    **conn: Any,
 ) -> None:
     """Register MODEL: an exported zip or folder, or a checkpoint (exported on the fly).
 
-    Reused when the same zip is already registered (registration is by sha256)."""
+    Reused when the same zip is already registered and healthy (matched by sha256)."""
     ml = _ml(**conn)
+    if apply_test_settings:
+        for key, (old, new) in ml.apply_settings().items():
+            output.info(f"changed cluster setting {key}: {old} -> {new}")
     with (
         tempfile.TemporaryDirectory() as workdir,
         output.spinner(f"registering {model_path.name}") as progress,

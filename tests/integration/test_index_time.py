@@ -112,7 +112,8 @@ def test_corpus_through_the_pipeline(
             assert_same_weights(stored[doc.doc_id], weights)
         # A rerun (e.g. after a crash) leaves exactly one copy of each document.
         again = ingest(client, name, corpus_docs[:50])
-        assert again.stored == len(corpus_docs)
+        assert (again.sent, again.stored) == (50, 50)  # this run's documents, by id
+        assert client.count(index=name)["count"] == len(corpus_docs)
 
 
 def test_local_encoding_stores_the_same_as_the_pipeline(

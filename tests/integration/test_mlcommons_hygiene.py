@@ -1,0 +1,91 @@
+"""ml-commons hygiene on the real node: an upload cut off half way is never reused, and
+``model register`` changes cluster settings only when asked, printing each change."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opensearch_sparse.mlcommons import CHUNK_BYTES, MLCommons, ModelNotFoundError
+from opensearch_sparse.model_package import ModelPackage
+
+
+def _variant(zip_path: Path, tmp_path: Path) -> ModelPackage:
+    """The same model with other bytes (a zip comment), so its hash is new to the cluster."""
+    copy = tmp_path / "variant.zip"
+    shutil.copy(zip_path, copy)
+    with zipfile.ZipFile(copy, "a") as archive:
+        archive.comment = tmp_path.name.encode()
+    return ModelPackage.open(copy)
+
+
+def test_a_cut_off_upload_is_deleted_not_reused(
+    ml: MLCommons, onnx_zip: Path, tmp_path: Path
+) -> None:
+    package = _variant(onnx_zip, tmp_path)
+    assert package.size > CHUNK_BYTES  # at least two chunks, so one can be missing
+    meta = ml.ml.register_model_meta(
+        body={
+            "name": "cut-off",
+            "version": "1",
+            "model_group_id": ml.model_group("opensearch-sparse"),
+            "function_name": package.function_name,
+            "model_format": package.model_format,
+            "model_content_size_in_bytes": package.size,
+            "model_content_hash_value": package.sha256,
+            "total_chunks": 2,
+        }
+    )
+    stale = str(meta["model_id"])
+    with package.path.open("rb") as handle:  # chunk 0 only: the client died here
+        ml.ml.upload_chunk(
+            model_id=stale,
+            chunk_number=0,
+            body=handle.read(CHUNK_BYTES),
+            headers={"Content-Type": "application/json"},
+        )
+    assert ml.get(stale).state == "REGISTERING"
+    assert ml.stale_by_hash(package.sha256) == [stale]
+    model_id, reused = ml.register(package)
+    try:
+        assert (reused, model_id != stale) == (False, True)
+        with pytest.raises(ModelNotFoundError):
+            ml.get(stale)
+        # Registration completes asynchronously after the last chunk; then it is reused.
+        deadline = time.monotonic() + 60
+        while ml.find_by_hash(package.sha256) is None and time.monotonic() < deadline:
+            time.sleep(1)
+        assert ml.get(model_id).state == "REGISTERED"
+        assert ml.register(package) == (model_id, True)
+    finally:
+        ml.delete(model_id)
+
+
+def test_register_changes_no_cluster_setting_unless_asked(
+    local_cluster: Any, onnx_zip: Path
+) -> None:
+    client = local_cluster.client()
+    key = "plugins.ml_commons.jvm_heap_memory_threshold"
+    client.cluster.put_settings(body={"persistent": {key: "90"}})
+    try:
+        base = [sys.executable, "-m", "opensearch_sparse", "model", "register", str(onnx_zip)]
+        conn = ["--no-deploy", "--url", local_cluster.url]
+        plain = subprocess.run([*base, *conn], capture_output=True, text=True, timeout=600)
+        assert plain.returncode == 0, plain.stderr
+        settings = client.cluster.get_settings(flat_settings=True)["persistent"]
+        assert settings[key] == "90"
+        asked = subprocess.run(
+            [*base, *conn, "--apply-test-settings"], capture_output=True, text=True, timeout=600
+        )
+        assert asked.returncode == 0, asked.stderr
+        assert f"changed cluster setting {key}: 90 -> 100" in asked.stderr
+        assert client.cluster.get_settings(flat_settings=True)["persistent"][key] == "100"
+    finally:
+        client.cluster.put_settings(body={"persistent": {key: None}})
