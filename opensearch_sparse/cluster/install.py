@@ -172,10 +172,13 @@ def node_settings(node_dir: Path, port: int) -> dict[str, str]:
     return settings
 
 
-def prepare_node(dist: Path, node_dir: Path, port: int, heap: str) -> None:
+def prepare_node(dist: Path, node_dir: Path, port: int, heap: str, home: Path) -> None:
     """Write the node's config and stage ml-commons' native cache inside its data path."""
     if not re.fullmatch(r"\d+[mMgG]", heap):
         raise NodeStartError(f"heap size {heap!r} is not like 512m or 2g", "pass e.g. --heap 1g")
+    owner = service_user()
+    if owner:
+        check_handover(node_dir, home, owner[0])
     conf = node_dir / "config"
     for sub in ("data", "logs", "config/jvm.options.d", "tmp"):
         (node_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -197,9 +200,8 @@ def prepare_node(dist: Path, node_dir: Path, port: int, heap: str) -> None:
     )
 
     _link_pytorch_cache(dist / "pytorch", node_dir / "data" / "ml_cache" / "pytorch")
-    owner = service_user()
     if owner:
-        _chown_tree(node_dir, *owner)
+        chown_tree(node_dir, *owner)
         _ensure_traversable(node_dir)
 
 
@@ -223,9 +225,34 @@ def _link_pytorch_cache(source: Path, cache: Path) -> None:
                 shutil.copy2(lib, target)
 
 
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
-        os.chown(dirpath, uid, gid)
+def check_handover(node_dir: Path, home: Path, uid: int) -> None:
+    """Refuse to hand a folder outside the product's home to the service user when it already
+    holds files that are not the node's: root chowns the node folder recursively, and must not
+    do that to a user's existing data (``--data-dir /home/me`` by mistake)."""
+    if node_dir.resolve().is_relative_to(home.resolve()) or not node_dir.exists():
+        return
+    if node_dir.is_symlink():
+        raise NodeStartError(
+            f"{node_dir} is a symbolic link", "point --data-dir at a real folder, not a link"
+        )
+    foreign = [entry for entry in node_dir.iterdir() if entry.lstat().st_uid != uid]
+    if foreign and not (node_dir / "config" / "opensearch.yml").is_file():
+        raise NodeStartError(
+            f"{node_dir} is outside {home} and already holds files ({foreign[0].name}, ...); "
+            f"as root the node's folder is handed to the user {config.SERVICE_USER}",
+            "pass a new or empty folder as --data-dir, or one under the product's home",
+        )
+
+
+def chown_tree(root: Path, uid: int, gid: int) -> None:
+    """Hand ``root`` and everything under it to ``uid:gid`` without following a symlink: a
+    link planted inside (the service user can write there) changes the link, not its target."""
+    if root.is_symlink():
+        raise NodeStartError(
+            f"{root} is a symbolic link", "point --data-dir at a real folder, not a link"
+        )
+    for dirpath, dirnames, filenames in os.walk(root):  # never descends into linked folders
+        os.lchown(dirpath, uid, gid)
         for name in dirnames + filenames:
             os.lchown(os.path.join(dirpath, name), uid, gid)
 

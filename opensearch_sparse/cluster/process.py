@@ -23,6 +23,7 @@ import requests
 
 from opensearch_sparse import config
 from opensearch_sparse.cluster import install
+from opensearch_sparse.cluster.identity import ProcessIdentity, service_uid
 from opensearch_sparse.cluster.java import JavaHome, find_java
 from opensearch_sparse.errors import NodeStartError, PortInUseError
 from opensearch_sparse.progress import Status, quiet
@@ -139,8 +140,17 @@ class LocalCluster:
             state = json.loads(self.state_path.read_text())
         except (OSError, json.JSONDecodeError):
             return None
-        pid = int(state.get("pid", 0))
-        return pid if pid and pid_alive(pid) else None
+        identity = ProcessIdentity.from_state(state) if isinstance(state, dict) else None
+        if identity is None or not pid_alive(identity.pid):
+            return None
+        if not identity.is_current(self.node_dir, service_uid()):
+            logger.warning(
+                "%s names pid %d, which is no longer this node: ignoring it",
+                self.state_path,
+                identity.pid,
+            )
+            return None
+        return identity.pid
 
     def is_running(self) -> bool:
         return self.running_pid() is not None
@@ -165,7 +175,9 @@ class LocalCluster:
             )
         dist, java = self.install(progress)
         progress("writing node configuration")
-        install.prepare_node(dist, self.node_dir, self.config.port, self.config.heap)
+        install.prepare_node(
+            dist, self.node_dir, self.config.port, self.config.heap, self.config.home
+        )
         self._spawn(dist, java)
         self._started_here = True
         self.wait_ready(progress)
@@ -200,7 +212,7 @@ class LocalCluster:
         finally:
             console.close()
         state = {
-            "pid": proc.pid,
+            **ProcessIdentity.of(proc.pid).to_state(),
             "port": self.config.port,
             "url": self.url,
             "version": self.config.version,

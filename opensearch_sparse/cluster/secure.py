@@ -18,7 +18,6 @@ A node folder that has been secured stays secured: later ``cluster start`` calls
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 from dataclasses import replace
@@ -252,9 +251,5 @@ class SecureCluster:
 def _hand_over(folder: Path, owner: tuple[int, int] | None) -> None:
     """When root runs the CLI, nginx runs as the node's service user and must read its files
     (they stay owner-only: the service user becomes the owner)."""
-    if owner is None:
-        return
-    for dirpath, _, filenames in os.walk(folder):
-        os.chown(dirpath, *owner)
-        for name in filenames:
-            os.chown(os.path.join(dirpath, name), *owner)
+    if owner is not None:
+        install.chown_tree(folder, *owner)
