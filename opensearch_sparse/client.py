@@ -151,18 +151,27 @@ def _aws_signer(region: str, service: str) -> Any:
 def make_client(cfg: ClusterConfig | None = None) -> OpenSearch:
     """A client for the configured URL, with basic auth or SigV4 and TLS options."""
     cfg = cfg or ClusterConfig()
-    parsed = urlparse(cfg.url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ClusterUnreachableError(
-            f"{cfg.url!r} is not an http(s) URL", "pass e.g. --url https://host:9200"
-        )
-    if parsed.username or parsed.password:
-        # URLs end up in messages and logs; a password inside one would too.
-        raise SparseError(
-            "the cluster URL contains credentials",
-            "remove them from the URL; set OPENSEARCH_SPARSE_USERNAME and "
-            "OPENSEARCH_SPARSE_PASSWORD_FILE (or _PASSWORD) instead",
-        )
+    # Several nodes of one cluster, comma-separated: requests fail over between them.
+    hosts = [url.strip() for url in cfg.url.split(",") if url.strip()]
+    for url in hosts or [cfg.url]:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ClusterUnreachableError(
+                f"{url!r} is not an http(s) URL",
+                "pass e.g. --url https://host:9200 (several nodes: comma-separated)",
+            )
+        if parsed.username or parsed.password:
+            # URLs end up in messages and logs; a password inside one would too.
+            raise SparseError(
+                "the cluster URL contains credentials",
+                "remove them from the URL; set OPENSEARCH_SPARSE_USERNAME and "
+                "OPENSEARCH_SPARSE_PASSWORD_FILE (or _PASSWORD) instead",
+            )
+        if urlparse(hosts[0]).scheme != parsed.scheme:
+            raise ClusterUnreachableError(
+                f"{cfg.url!r} mixes http and https", "use one scheme for every node"
+            )
+    parsed = urlparse(hosts[0])
     use_ssl = parsed.scheme == "https"
     if use_ssl and cfg.ca_certs and not Path(cfg.ca_certs).expanduser().is_file():
         raise TlsError(
@@ -177,8 +186,8 @@ def make_client(cfg: ClusterConfig | None = None) -> OpenSearch:
             stacklevel=2,
         )
     return OpenSearch(
-        hosts=[cfg.url],
-        http_auth=_auth(cfg, parsed.hostname, use_ssl),
+        hosts=hosts,
+        http_auth=_auth(cfg, parsed.hostname or "", use_ssl),
         use_ssl=use_ssl,
         verify_certs=cfg.verify_certs,
         # One warning per client (above), not urllib3's one per request.
@@ -220,7 +229,7 @@ def check_reachable(client: OpenSearch, cfg: ClusterConfig) -> dict:
 def tls_error(cfg: ClusterConfig, detail: str) -> TlsError:
     """Why the TLS handshake failed, in the user's terms: which CA, which name, which scheme."""
     if "CERTIFICATE_VERIFY_FAILED" in detail and "mismatch" in detail:
-        host = urlparse(cfg.url).hostname
+        host = urlparse(cfg.url.split(",")[0]).hostname
         return TlsError(
             f"the certificate of {cfg.url} is not issued for the name {host}",
             "connect with a name the certificate lists (for a local secure node: 127.0.0.1 "
@@ -288,8 +297,8 @@ def explain_refusal(exc: BaseException) -> SparseError | None:
 
 
 def _plain_to_tls(url: str) -> bool:
-    """True when ``url`` says http:// but the port answers a TLS handshake."""
-    parsed = urlparse(url)
+    """True when ``url`` (the first, when several) says http:// but answers a TLS handshake."""
+    parsed = urlparse(url.split(",")[0].strip())
     if parsed.scheme != "http" or not parsed.hostname:
         return False
     context = ssl.create_default_context()

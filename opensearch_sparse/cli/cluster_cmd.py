@@ -13,9 +13,11 @@ import click
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cluster import LocalCluster
+from opensearch_sparse.cluster.layout import MAX_NODES
+from opensearch_sparse.cluster.multinode import MultiNodeCluster
 from opensearch_sparse.cluster.roles import ROLES
 from opensearch_sparse.cluster.secure import ADMIN, SecureCluster, is_secured
-from opensearch_sparse.config import CONNECTION_VARIABLES, ENV_PREFIX
+from opensearch_sparse.config import CONNECTION_VARIABLES, ENV_PREFIX, NodeConfig
 from opensearch_sparse.errors import SparseError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,6 +93,13 @@ def cluster() -> None:
     default=None,
     help="Address the TLS proxy listens on, with --secure [env BIND; 127.0.0.1]",
 )
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, MAX_NODES),
+    default=1,
+    show_default=True,
+    help="Nodes in the cluster: HTTP on PORT, PORT+1, ... (README: A local multi-node cluster)",
+)
 def start(
     port: int | None,
     home: Path | None,
@@ -100,8 +109,17 @@ def start(
     timeout: float | None,
     secure: bool,
     bind: str | None,
+    nodes: int,
 ) -> None:
     """Download (first time only), install and start the node; wait until it is ready."""
+    if nodes > 1:
+        if secure or data_dir or version:
+            raise SparseError(
+                "--nodes cannot be combined with --secure, --data-dir or --version",
+                "start a multi-node cluster with the defaults, or one node with those options",
+            )
+        _start_many(port, home, heap, timeout, nodes)
+        return
     node = _node(
         port,
         home,
@@ -132,10 +150,41 @@ def start(
     click.echo(node.url)
 
 
+def _start_many(
+    port: int | None, home: Path | None, heap: str | None, timeout: float | None, nodes: int
+) -> None:
+    many = MultiNodeCluster.create(
+        port or NodeConfig().port,
+        nodes,
+        home=home.expanduser().resolve() if home else None,
+        heap=heap,
+        start_timeout_s=timeout,
+    )
+    began = time.monotonic()
+    with output.spinner(f"starting a {nodes}-node OpenSearch cluster") as progress:
+        many.start(progress)
+    output.info(f"{nodes} nodes ready in {time.monotonic() - began:.0f}s")
+    output.info(f'every command fails over between them with --url "{many.url}"')
+    click.echo(many.url)
+
+
+def _many(port: int | None, home: Path | None) -> MultiNodeCluster | None:
+    return MultiNodeCluster.find(
+        port or NodeConfig().port, home.expanduser().resolve() if home else None
+    )
+
+
 @cluster.command()
 @node_options
 def stop(port: int | None, home: Path | None, data_dir: Path | None) -> None:
-    """Stop the node cleanly; its data stays for the next start."""
+    """Stop the node (every node of a multi-node cluster started on PORT); data stays."""
+    many = None if data_dir else _many(port, home)
+    if many is not None:
+        if many.stop():
+            output.info(f"stopped the {many.layout.nodes} nodes at {many.url}")
+        else:
+            output.info(f"no node was running at {many.url}")
+        return
     node = _node(port, home, data_dir)
     if node.stop():
         output.info(f"stopped the node at {node.url}")
@@ -147,7 +196,18 @@ def stop(port: int | None, home: Path | None, data_dir: Path | None) -> None:
 @node_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON")
 def status(port: int | None, home: Path | None, data_dir: Path | None, as_json: bool) -> None:
-    """Version, plugins and health of the local node (exit 3 when it is not running)."""
+    """Version, plugins and health of the local node(s) (exit 3 when none is running)."""
+    many = None if data_dir else _many(port, home)
+    if many is not None:
+        infos = many.status()
+        if as_json:
+            output.emit_json([asdict(i) for i in infos])
+        for info in [] if as_json else infos:
+            state = f"running (pid {info.pid}, health {info.health})" if info.running else "stopped"
+            click.echo(f"{info.url:<24} {state}")
+        if not any(i.running for i in infos):
+            raise SystemExit(3)
+        return
     node = _node(port, home, data_dir)
     info = node.status()
     if as_json:

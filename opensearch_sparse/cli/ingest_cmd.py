@@ -32,6 +32,14 @@ def index() -> None:
 )
 @click.option("--batch-size", type=int, default=None, help="Documents per predict call")
 @click.option("--replace", is_flag=True, help="Drop and recreate an existing index")
+@click.option("--shards", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--replicas",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Copies of each shard on other nodes (1 keeps a 3-node cluster answering without one)",
+)
 @connection_options
 def create(
     name: str,
@@ -39,6 +47,8 @@ def create(
     prune: str | None,
     batch_size: int | None,
     replace: bool,
+    shards: int,
+    replicas: int,
     **conn: Any,
 ) -> None:
     """Create NAME: text + title for BM25, text_sparse (rank_features) for sparse search."""
@@ -50,6 +60,8 @@ def create(
         prune=Pruning.parse(prune) if prune else None,
         batch_size=batch_size,
         replace=replace,
+        shards=shards,
+        replicas=replicas,
     )
     suffix = (
         f" with default pipeline {pipeline}" if pipeline else " (no pipeline: use --encode local)"

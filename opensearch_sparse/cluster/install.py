@@ -21,6 +21,7 @@ from pathlib import Path
 from opensearch_sparse import config
 from opensearch_sparse.cluster.artifacts import MavenRepository, node_artifacts
 from opensearch_sparse.cluster.java import JavaHome
+from opensearch_sparse.cluster.layout import ClusterLayout
 from opensearch_sparse.errors import ArtifactError, NodeStartError
 from opensearch_sparse.progress import Status, quiet
 
@@ -156,23 +157,32 @@ def service_user() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def node_settings(node_dir: Path, port: int) -> dict[str, str]:
-    """opensearch.yml for one local single-node cluster bound to loopback only."""
-    settings = {
-        "cluster.name": "opensearch-sparse",
-        "node.name": f"opensearch-sparse-{port}",
+def node_settings(
+    node_dir: Path, port: int, layout: ClusterLayout | None = None
+) -> dict[str, object]:
+    """opensearch.yml for one local node bound to loopback only (alone, or one of ``layout``)."""
+    layout = layout or ClusterLayout(port)
+    settings: dict[str, object] = {
+        "node.name": layout.node_name(port),
         "path.data": str(node_dir / "data"),
         "path.logs": str(node_dir / "logs"),
         "network.host": "127.0.0.1",
         "http.port": str(port),
-        "discovery.type": "single-node",
+        **layout.settings(port),
         "cluster.routing.allocation.disk.threshold_enabled": "false",
     }
     settings.update(config.ML_COMMONS_SETTINGS)
     return settings
 
 
-def prepare_node(dist: Path, node_dir: Path, port: int, heap: str, home: Path) -> None:
+def prepare_node(
+    dist: Path,
+    node_dir: Path,
+    port: int,
+    heap: str,
+    home: Path,
+    layout: ClusterLayout | None = None,
+) -> None:
     """Write the node's config and stage ml-commons' native cache inside its data path."""
     if not re.fullmatch(r"\d+[mMgG]", heap):
         raise NodeStartError(f"heap size {heap!r} is not like 512m or 2g", "pass e.g. --heap 1g")
@@ -194,7 +204,8 @@ def prepare_node(dist: Path, node_dir: Path, port: int, heap: str, home: Path) -
     jvm = "\n".join(line for line in jvm.splitlines() if not line.startswith(("-Xms", "-Xmx")))
     (conf / "jvm.options").write_text(jvm)
     (conf / "jvm.options.d" / "heap.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
-    yml = "".join(f"{k}: {json.dumps(v)}\n" for k, v in node_settings(node_dir, port).items())
+    settings = node_settings(node_dir, port, layout)
+    yml = "".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items())
     (conf / "opensearch.yml").write_text(
         "# written by opensearch-sparse; edits are replaced\n" + yml
     )

@@ -25,6 +25,7 @@ from opensearch_sparse import config
 from opensearch_sparse.cluster import install
 from opensearch_sparse.cluster.identity import ProcessIdentity, service_uid
 from opensearch_sparse.cluster.java import JavaHome, find_java
+from opensearch_sparse.cluster.layout import ClusterLayout
 from opensearch_sparse.errors import NodeStartError, PortInUseError
 from opensearch_sparse.progress import Status, quiet
 
@@ -85,6 +86,7 @@ class LocalCluster:
         version: str | None = None,
         start_timeout_s: float | None = None,
         keep_running: bool = False,
+        layout: ClusterLayout | None = None,
     ) -> None:
         base = node or config.NodeConfig()
         overrides: dict[str, Any] = {
@@ -102,6 +104,8 @@ class LocalCluster:
         self.config = replace(base, **overrides)
         #: Leave the node running when the context manager exits (for reuse across runs).
         self.keep_running = keep_running
+        #: The cluster this node belongs to (None: a single-node cluster of its own).
+        self.layout = layout
         self._started_here = False
 
     # --- properties -----------------------------------------------------------------------
@@ -175,13 +179,17 @@ class LocalCluster:
             )
         dist, java = self.install(progress)
         progress("writing node configuration")
-        install.prepare_node(
-            dist, self.node_dir, self.config.port, self.config.heap, self.config.home
-        )
-        self._spawn(dist, java)
+        self.spawn(dist, java)
         self._started_here = True
         self.wait_ready(progress)
         return True
+
+    def spawn(self, dist: Path, java: JavaHome) -> None:
+        """Write the node's configuration and start its process (without waiting)."""
+        install.prepare_node(
+            dist, self.node_dir, self.config.port, self.config.heap, self.config.home, self.layout
+        )
+        self._spawn(dist, java)
 
     def _spawn(self, dist: Path, java: JavaHome) -> None:
         env = {
