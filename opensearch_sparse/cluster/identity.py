@@ -2,11 +2,11 @@
 
 A pid alone is not an identity: after a reboot (or enough forks) the number names another
 process, and as root the service user owns the node folder and could rewrite the state file
-to name any process. So a pid is ours only when its command line names the node's own folder
-(the JVM is started with paths inside it), its start time (clock ticks since boot) and the boot
-id match what was recorded at start, and, for a node run as the service user, it belongs to
-that user (so a rewritten file can at most point at that user's own processes). Without
-``/proc`` (not Linux) the state file is trusted as before.
+to name any process. So a pid is ours only when its start time (clock ticks since boot) and
+the boot id match what was recorded at start (a state file from before that: when its command
+line names the node's folder, as the JVM's does), and, for a node run as the service user,
+when it belongs to that user (so a rewritten file can at most point at that user's own
+processes). Without ``/proc`` (not Linux) the state file is trusted as before.
 """
 
 from __future__ import annotations
@@ -47,16 +47,18 @@ class ProcessIdentity:
         return cls(pid, int(ticks) if isinstance(ticks, int) else None, state.get("boot_id"))
 
     def is_current(self, node_dir: Path, owner_uid: int | None = None) -> bool:
-        """True when this pid still names the node process that was recorded.
-
-        State written before start times were recorded is matched on the command line alone.
-        """
+        """True when this pid still names the node process that was recorded."""
         if not PROC.is_dir():
             return True
         now = start_ticks(self.pid)
-        if now is None or str(node_dir).encode() not in command_line(self.pid):
+        if now is None:
             return False
-        if self.start_ticks is not None and (now, boot_id()) != (self.start_ticks, self.boot_id):
+        if self.start_ticks is None:
+            # State written before start times were recorded: the JVM's command line names
+            # the node's folder (the launcher script, before it execs Java, does not).
+            if str(node_dir).encode() not in command_line(self.pid):
+                return False
+        elif (now, boot_id()) != (self.start_ticks, self.boot_id):
             return False
         return owner_uid is None or process_uid(self.pid) == owner_uid
 

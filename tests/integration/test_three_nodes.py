@@ -58,7 +58,9 @@ def _kill(three: MultiNodeCluster, index: int) -> None:
 def _rejoin(three: MultiNodeCluster) -> None:
     three.start()  # starts only the node that is down, and waits for it
     client = make_client(ClusterConfig(url=three.url))
-    health = client.cluster.health(wait_for_status="green", timeout="300s", params={})
+    health = client.cluster.health(
+        params={"wait_for_status": "green", "timeout": "300s", "request_timeout": 320}
+    )
     assert health["status"] == "green" and health["number_of_nodes"] == 3
 
 

@@ -36,7 +36,9 @@ def test_identity_matches_only_the_recorded_process(
     proc, node_dir = sleeper
     identity = ProcessIdentity.of(proc.pid)
     assert identity.is_current(node_dir)
-    assert not identity.is_current(node_dir.parent / "node-2")  # another node's folder
+    legacy = ProcessIdentity(proc.pid, None, None)  # a state file without a start time
+    assert legacy.is_current(node_dir)
+    assert not legacy.is_current(node_dir.parent / "node-2")  # another node's folder
     reused = ProcessIdentity(proc.pid, (identity.start_ticks or 0) + 1, identity.boot_id)
     assert not reused.is_current(node_dir)  # same number, another process (pid reuse)
     rebooted = ProcessIdentity(proc.pid, identity.start_ticks, "another-boot")
