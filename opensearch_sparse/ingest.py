@@ -133,6 +133,15 @@ def _actions(
 
 #: Answers worth another try: the cluster is busy or a node is (re)starting.
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+#: Item errors that a node leaving or (re)joining causes, worth another try like a 429: the
+#: ingest pipeline's model on a worker that just died, or a shard between nodes.
+TRANSIENT_REASONS = (
+    "Model not ready yet",
+    "node_not_connected_exception",
+    "node_closed_exception",
+    "unavailable_shards_exception",
+    "no_shard_available_action_exception",
+)
 #: Whole-request refusals that one bad document can cause: split the batch to find it.
 SPLIT_STATUS = frozenset({400, 413})
 
@@ -170,20 +179,23 @@ class _Sender:
             else:
                 self._reject(batch[0], f"{status}: {_reason(exc.info) or exc.error}")
             return
-        again = []
+        again: list[tuple[_Action, str]] = []
         for action, item in zip(batch, response["items"], strict=True):
             result = next(iter(item.values()))
-            if result.get("status") in TRANSIENT_STATUS:
-                again.append(action)
-            elif "error" in result:
-                self._reject(action, _reason(result["error"]))
+            reason = _reason(result["error"]) if "error" in result else ""
+            if result.get("status") in TRANSIENT_STATUS or any(
+                marker in reason for marker in TRANSIENT_REASONS
+            ):
+                again.append((action, reason or f"status {result.get('status')}"))
+            elif reason:
+                self._reject(action, reason)
         if again:
             if attempt >= INGEST_RETRIES:
-                for action in again:
-                    self._reject(action, "the cluster stayed busy (429) through every retry")
+                for action, reason in again:
+                    self._reject(action, f"still failing after {INGEST_RETRIES} retries: {reason}")
                 return
             self._pause(attempt)
-            self.send(again, attempt + 1)
+            self.send([action for action, _ in again], attempt + 1)
 
     def _bulk(self, batch: list[_Action]) -> dict[str, Any]:
         body: list[dict[str, Any]] = []

@@ -106,3 +106,17 @@ def test_a_cluster_that_stays_down_ends_in_one_clear_error() -> None:
     with pytest.raises(IngestError, match="retries") as caught:
         _send(ScriptedCluster(answer), ["a"])
     assert caught.value.fix and "idempotent" in caught.value.fix
+
+
+def test_a_model_on_a_dead_worker_is_retried_not_failed() -> None:
+    # What the pipeline answers while ml-commons notices that a worker node died.
+    def answer(ids: list[str], n: int) -> dict[str, Any]:
+        answers = _ok(ids)
+        if n == 1:
+            error = {"type": "illegal_argument_exception", "reason": "Model not ready yet."}
+            answers["items"][0]["index"].update(status=400, error=error)
+        return answers
+
+    cluster = ScriptedCluster(answer)
+    report = _send(cluster, ["a", "b"])
+    assert cluster.requests == [["a", "b"], ["a"]] and report.failed == []
