@@ -25,6 +25,21 @@ class CorpusError(SparseError):
     """The corpus cannot be read, or a bad line was found with ``on_error="fail"``."""
 
 
+#: What to do about a file that is not UTF-8 (every reader says the same).
+REENCODE_FIX = "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)"
+
+
+def decode_utf8(data: bytes, source: object, error: type[SparseError] = CorpusError) -> str:
+    """A whole file's text; a bad byte is reported as ``FILE:LINE`` with its byte in that line,
+    as the line-by-line readers report it, so a user can find it in an editor."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1)
+        raise error(f"{source}:{line}: not valid UTF-8 (byte {column})", REENCODE_FIX) from None
+
+
 @dataclass(frozen=True)
 class Document:
     doc_id: str
@@ -146,8 +161,7 @@ def read_queries(path: Path) -> dict[str, str]:
                     queries[str(obj["_id"])] = str(obj["text"])
                 except UnicodeDecodeError as exc:
                     raise CorpusError(
-                        f"{source}:{number}: not valid UTF-8 (byte {exc.start})",
-                        "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)",
+                        f"{source}:{number}: not valid UTF-8 (byte {exc.start})", REENCODE_FIX
                     ) from None
                 except (ValueError, KeyError, TypeError) as exc:
                     raise CorpusError(
@@ -162,13 +176,7 @@ def read_qrels(folder: Path, split: str = "test") -> dict[str, dict[str, int]]:
     grade-0 rows are dropped: they judge a document not relevant."""
     qrels: dict[str, dict[str, int]] = {}
     source = folder / "qrels" / f"{split}.tsv"
-    try:
-        lines = source.read_bytes().decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{source}: not valid UTF-8 (byte {exc.start})",
-            "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)",
-        ) from None
+    lines = decode_utf8(source.read_bytes(), source).splitlines()
     for number, line in enumerate(lines[1:], 2):
         try:
             qid, did, score = line.split("\t")

@@ -24,6 +24,7 @@ from opensearchpy.helpers import scan
 from tokenizers import Tokenizer
 
 from opensearch_sparse.batching import batched
+from opensearch_sparse.corpus import decode_utf8
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.schema import TEXT_FIELD
 
@@ -57,17 +58,15 @@ class IdfTable:
     @classmethod
     def load(cls, path: Path) -> IdfTable:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(decode_utf8(Path(path).read_bytes(), path, IdfError))
         except FileNotFoundError as exc:
             raise IdfError(
                 f"IDF table {path} not found",
                 "build one with `opensearch-sparse idf build CORPUS --tokenizer MODEL`",
             ) from exc
         except json.JSONDecodeError as exc:
-            raise IdfError(f"{path} is not JSON ({exc.msg})", "rebuild the IDF table") from exc
-        except UnicodeDecodeError as exc:
             raise IdfError(
-                f"{path} is not UTF-8 text (byte {exc.start})", "rebuild the IDF table"
+                f"{path}:{exc.lineno}: not JSON ({exc.msg})", "rebuild the IDF table"
             ) from exc
         if not isinstance(data, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values()

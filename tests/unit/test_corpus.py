@@ -119,8 +119,8 @@ def test_bad_qrels_lines_are_errors_not_tracebacks(tmp_path: Path) -> None:
     target.write_bytes(b"query-id\tcorpus-id\tscore\nq1\td1\ttwo\n")
     with pytest.raises(CorpusError, match=r"test.tsv:2: expected"):
         read_qrels(tmp_path)
-    target.write_bytes(b"query-id\tcorpus-id\tscore\nq\xe9\td1\t1\n")
-    with pytest.raises(CorpusError, match="not valid UTF-8"):
+    target.write_bytes(b"query-id\tcorpus-id\tscore\nq1\td1\t1\nq\xe9\td1\t1\n")
+    with pytest.raises(CorpusError, match=r"test.tsv:3: not valid UTF-8 \(byte 1\)"):
         read_qrels(tmp_path)
 
 
@@ -128,6 +128,10 @@ def test_non_utf8_idf_table_is_an_idf_error(tmp_path: Path) -> None:
     from opensearch_sparse.idf import IdfError, IdfTable
 
     path = tmp_path / "idf.json"
-    path.write_bytes(b'{"caf\xe9": 1.0}')
-    with pytest.raises(IdfError, match="not UTF-8"):
+    path.write_bytes(b'{\n"cafe": 1.0,\n"caf\xe9": 1.0}')
+    with pytest.raises(IdfError, match=r"idf.json:3: not valid UTF-8 \(byte 4\)") as caught:
+        IdfTable.load(path)
+    assert caught.value.fix and "UTF-8" in caught.value.fix
+    path.write_text('{\n"cafe": 1.0,\n"x" 1.0}')
+    with pytest.raises(IdfError, match=r"idf.json:3: not JSON"):
         IdfTable.load(path)
