@@ -1,0 +1,45 @@
+"""The CLI prints text from data and servers literally: rich would crash on ``[/]``, drop
+``[str, int]`` as an unknown tag and eat the brackets of an OpenSearch reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from opensearch_sparse.cli import output
+from opensearch_sparse.errors import SparseError
+
+LITERALS = [
+    "a [/] closing tag",
+    "dict[str, int] is a type",
+    "field [text_sparse] of type [rank_features] does not support [exists]",
+    "[bold red]not styled[/bold red]",
+]
+
+
+@pytest.mark.parametrize("text", LITERALS)
+def test_messages_print_brackets_as_written(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    output.info(f"skipped line 3: {text}")
+    assert capsys.readouterr().err == f"skipped line 3: {text}\n"
+
+
+@pytest.mark.parametrize("text", LITERALS)
+def test_errors_print_cause_and_fix_as_written(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        output.fail(SparseError(f"the cluster refused the request (400): {text}", f"see {text}"))
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    assert err == f"error: the cluster refused the request (400): {text}\nfix: see {text}\n"
+
+
+@pytest.mark.parametrize("text", LITERALS)
+def test_progress_and_spinner_titles_are_literal(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A title from data (an index or file name) must not crash the bar or lose characters.
+    with output.progress(text, total=2) as advance:
+        advance(2)
+    with output.spinner(text) as update:
+        update(text)
+    assert text in capsys.readouterr().err
