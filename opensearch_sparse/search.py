@@ -201,7 +201,9 @@ class SparseSearch:
         except NotFoundError as exc:
             if "index_not_found" in str(exc.error):
                 raise SearchError(
-                    f"index {self.index} does not exist", "create and fill it first (see README)"
+                    f"index {self.index} does not exist",
+                    "create it with `opensearch-sparse index create`, then fill it with "
+                    "`opensearch-sparse ingest` (or check the name: `GET _cat/indices`)",
                 ) from exc
             # e.g. an unknown model id given to --server-encode
             raise SearchError(

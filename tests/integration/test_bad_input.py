@@ -109,3 +109,66 @@ def test_markup_in_documents_is_printed_literally(
         assert proc.returncode == 0, proc.stderr
         for title in MARKUP:
             assert title in proc.stdout, (mode, proc.stdout)
+
+
+def test_cli_pipeline_failure_fails_alone_with_its_line(
+    local_cluster: Any, index: str, tmp_path: Path
+) -> None:
+    """A document the index's pipeline refuses (here a `fail` processor, as a model or script
+    failure would) is named with its line and the server's words; the others are stored."""
+    client = local_cluster.client()
+    pipeline = f"{index}-poison"
+    client.ingest.put_pipeline(
+        id=pipeline,
+        body={
+            "processors": [
+                {
+                    "fail": {
+                        "if": "ctx.text != null && ctx.text.contains('poison')",
+                        "message": "poisoned field [text] of type [x]",
+                    }
+                }
+            ]
+        },
+    )
+    try:
+        client.indices.put_settings(index=index, body={"index.default_pipeline": pipeline})
+        lines = [json.dumps({"_id": f"p{i}", "text": f"fine text {i}"}) for i in range(12)]
+        lines[4] = json.dumps({"_id": "p4", "text": "poison"})
+        corpus = tmp_path / "corpus.jsonl"
+        corpus.write_text("\n".join(lines) + "\n")
+        proc = _cli("ingest", index, str(corpus), "--batch-size", "64", "--url", local_cluster.url)
+        assert proc.returncode == 1
+        assert "failed: line 5 (id p4): fail_processor_exception: poisoned field [text]" in (
+            proc.stderr
+        )
+        assert "12 documents sent, 1 failed, 11 of them stored" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert client.count(index=index)["count"] == 11
+    finally:
+        client.indices.delete(index=index, ignore_unavailable=True)
+        client.ingest.delete_pipeline(id=pipeline)
+
+
+def test_cli_unknown_index_is_named_not_a_traceback(local_cluster: Any, tmp_path: Path) -> None:
+    missing = f"test-missing-{uuid.uuid4().hex[:8]}"
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"_id": "1", "text": "wing"}) + "\n")
+    for args in (("ingest", missing, str(corpus)), ("search", missing, "wing", "--mode", "bm25")):
+        proc = _cli(*args, "--url", local_cluster.url)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert "error:" in proc.stderr and missing in proc.stderr, proc.stderr
+        assert "fix:" in proc.stderr and "index create" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_cli_unknown_server_encode_model_is_not_called_a_missing_index(
+    local_cluster: Any, index: str
+) -> None:
+    proc = _cli(
+        "search", index, "wing", "--server-encode", "no-such-model", "--url", local_cluster.url
+    )
+    assert proc.returncode == 1
+    assert "no-such-model" in proc.stderr or "model" in proc.stderr.lower(), proc.stderr
+    assert "does not exist" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "fix: check the model id" in proc.stderr, proc.stderr

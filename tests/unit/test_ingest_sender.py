@@ -43,17 +43,23 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module.time, "sleep", lambda s: None)
 
 
-def test_a_request_refused_for_one_document_is_bisected_to_it() -> None:
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, "action_request_validation_exception"), (413, "content_too_long_exception")],
+)
+def test_a_request_refused_for_one_document_is_bisected_to_it(status: int, error: str) -> None:
+    """An over-long id (400) or a document over http.max_content_length (413) makes the
+    cluster refuse the whole request: only that document fails."""
+
     def answer(ids: list[str], n: int) -> dict[str, Any]:
         if "bad" in ids:
-            raise TransportError(
-                400, "action_request_validation_exception", {"error": "id too long"}
-            )
+            raise TransportError(status, error, {"error": {"type": error, "reason": "refused"}})
         return _ok(ids)
 
     cluster = ScriptedCluster(answer)
     report = _send(cluster, ["a", "b", "c", "bad", "d", "e", "f", "g"])
     assert [(r.doc_id, r.line) for r in report.failed] == [("bad", 4)]
+    assert report.failed[0].reason == f"{status}: {error}: refused"
     stored = {i for ids in cluster.requests[1:] for i in ids if "bad" not in ids}
     assert stored == {"a", "b", "c", "d", "e", "f", "g"}
 
