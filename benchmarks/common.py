@@ -72,7 +72,6 @@ def prepared_index(
         return name, 0.0
     if encode == "pipeline":
         ml = MLCommons(client)
-        ml.apply_settings()
         model_id, _ = ml.register(package)
         ml.deploy(model_id)
         create_index(client, name, model_id=model_id, replace=True)

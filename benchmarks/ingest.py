@@ -162,7 +162,6 @@ def ingest_path(
     try:
         if package is not None:
             ml = MLCommons(client)
-            ml.apply_settings()
             model_id, _ = ml.register(package)
             ml.deploy(model_id)
             create_index(client, name, model_id=model_id)
@@ -186,7 +185,6 @@ def ingest_path(
 def server_agreement(client: Any, package: ModelPackage, local: DocumentEncoder, texts: list[str]):
     """Deploy ``package`` and compare the server's token weights with local encoding."""
     ml = MLCommons(client)
-    ml.apply_settings()
     model_id, _ = ml.register(package)
     ml.deploy(model_id)
     server = ml.predict_sparse(model_id, texts)
