@@ -99,6 +99,9 @@ class IngestReport:
     sent: int = 0
     stored: int = 0
     failed: list[Rejected] = field(default_factory=list)
+    #: Later lines whose id an earlier line of this run had: the index keeps only the last
+    #: document with an id, so the earlier one is replaced, and that is said, not silent.
+    duplicates: list[Rejected] = field(default_factory=list)
     retries: int = 0
     seconds: float = 0.0
 
@@ -108,7 +111,7 @@ class IngestReport:
 
     @property
     def complete(self) -> bool:
-        return not self.failed and self.stored == self.sent
+        return not self.failed and not self.duplicates and self.stored == self.sent
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,11 @@ def ingest(
     params: dict[str, Any] = {"pipeline": "_none"} if encoder else {}
     sender = _Sender(client, index, params, report, request_timeout)
     for batch in batched(_actions(docs, encoder, chunk_size), chunk_size):
-        seen.update(action.doc_id for action in batch)
+        for action in batch:
+            if action.doc_id in seen:
+                reason = "an earlier line has the same _id: that document is replaced by this one"
+                report.duplicates.append(Rejected(action.doc_id, action.line, reason))
+            seen.add(action.doc_id)
         sender.send(list(batch))
         if on_progress:
             on_progress(len(batch))
@@ -276,7 +283,7 @@ def ingest(
     failed = {r.doc_id for r in report.failed}
     report.stored = _count_present(client, index, sorted(seen - failed))
     report.seconds = time.monotonic() - started
-    # Duplicated ids in the corpus count once, as they do in the index.
+    # Duplicated ids count once, as they do in the index (and are listed in duplicates).
     report.sent = len(seen)
     return report
 

@@ -139,22 +139,25 @@ def ingest_cmd(
         )
     for line_no, reason in read.bad:
         output.info(f"skipped line {line_no}: {reason}")
-    for rejected in report.failed[:20]:
-        where = f"line {rejected.line} " if rejected.line else ""
-        output.info(f"failed: {where}(id {rejected.doc_id}): {rejected.reason}")
-    if len(report.failed) > 20:
-        output.info(f"... and {len(report.failed) - 20} more failed documents")
+    for label, rejected_docs in (("duplicate", report.duplicates), ("failed", report.failed)):
+        for rejected in rejected_docs[:20]:
+            where = f"line {rejected.line} " if rejected.line else ""
+            output.info(f"{label}: {where}(id {rejected.doc_id}): {rejected.reason}")
+        if len(rejected_docs) > 20:
+            output.info(f"... and {len(rejected_docs) - 20} more {label} documents")
     output.info(
         f"{read.lines} lines read, {len(read.bad)} bad lines skipped, "
+        f"{len(report.duplicates)} with a duplicate _id, "
         f"{report.sent} documents sent, {len(report.failed)} failed, "
         f"{report.stored} of them stored in {index_name}; "
         f"{report.retries} retries; {report.rate:.1f} docs/s over {report.seconds:.0f}s"
     )
-    missing = len(read.bad) + report.sent - report.stored
+    missing = len(read.bad) + len(report.duplicates) + report.sent - report.stored
     if missing:
         raise IngestError(
             f"{missing} of {read.lines} corpus lines are not in {index_name} "
-            f"({len(read.bad)} bad lines, {len(report.failed)} refused, "
+            f"({len(read.bad)} bad lines, {len(report.duplicates)} replaced by a later line "
+            f"with the same _id, {len(report.failed)} refused, "
             f"{report.sent - report.stored - len(report.failed)} missing)",
             "fix the lines named above, then rerun the same command: ingest is idempotent",
         )

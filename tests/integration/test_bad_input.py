@@ -172,3 +172,21 @@ def test_cli_unknown_server_encode_model_is_not_called_a_missing_index(
     assert "no-such-model" in proc.stderr or "model" in proc.stderr.lower(), proc.stderr
     assert "does not exist" not in proc.stderr and "Traceback" not in proc.stderr
     assert "fix: check the model id" in proc.stderr, proc.stderr
+
+
+def test_cli_duplicate_id_is_named_not_silently_replaced(
+    local_cluster: Any, index: str, tmp_path: Path
+) -> None:
+    lines = [json.dumps({"_id": f"d{i}", "text": f"doc {i}"}) for i in range(6)]
+    lines.append(json.dumps({"_id": "d2", "text": "a second document with id d2"}))
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(lines) + "\n")
+    proc = _cli("ingest", index, str(corpus), "--url", local_cluster.url)
+    assert proc.returncode == 1  # line 3's document is not in the index
+    assert "duplicate: line 7 (id d2): an earlier line has the same _id" in proc.stderr
+    assert "7 lines read, 0 bad lines skipped, 1 with a duplicate _id" in proc.stderr
+    assert "6 documents sent, 0 failed, 6 of them stored" in proc.stderr
+    assert "1 of 7 corpus lines are not in" in proc.stderr
+    client = local_cluster.client()
+    assert client.count(index=index)["count"] == 6
+    assert client.get(index=index, id="d2")["_source"]["text"] == "a second document with id d2"
