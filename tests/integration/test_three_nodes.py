@@ -1,7 +1,8 @@
 """A real 3-node cluster on loopback: the model deployed on every node, an index with one
 replica, and one node SIGKILLed during a pipeline ingest and during a query load. The ingest
 ends with the exact count (the client fails over), queries keep answering, and the node
-rejoins until the cluster is green.
+rejoins until the cluster is green. The cluster is started, inspected and stopped through the
+commands a user runs (``cluster start --nodes 3``, ``cluster status``, ``cluster stop``).
 
 The cluster runs on ``OPENSEARCH_SPARSE_TEST_CLUSTER_PORT`` (default 9330, 9331, 9332).
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,12 +34,34 @@ from opensearch_sparse.search import SparseSearch
 PORT = int(os.environ.get("OPENSEARCH_SPARSE_TEST_CLUSTER_PORT", "9330"))
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "opensearch_sparse", "cluster", *args, "--port", str(PORT)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+
+
 @pytest.fixture(scope="module")
 def three() -> Iterator[MultiNodeCluster]:
-    cluster = MultiNodeCluster.create(PORT, 3, heap="512m")
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    started = _cli("start", "--nodes", "3", "--heap", "512m")
+    assert started.returncode == 0, started.stderr
+    urls = [f"http://127.0.0.1:{PORT + i}" for i in range(3)]
+    assert started.stdout.strip() == ",".join(urls)
+    cluster = MultiNodeCluster.find(PORT)
+    assert cluster is not None
+    try:
+        status = _cli("status")
+        assert status.returncode == 0, status.stderr
+        assert [line.split()[:2] for line in status.stdout.splitlines()] == [
+            [url, "running"] for url in urls
+        ]
+        health = make_client(ClusterConfig(url=cluster.url)).cluster.health()
+        assert health["number_of_nodes"] == 3  # one cluster, not three
+        yield cluster
+    finally:
+        stopped = _cli("stop")
+        assert stopped.returncode == 0, stopped.stderr
+        assert "stopped the 3 nodes" in stopped.stderr
+        assert _cli("status").returncode == 3  # none left running
+        assert not any(member.is_running() for member in cluster.members)
 
 
 @pytest.fixture(scope="module")
