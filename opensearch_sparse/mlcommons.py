@@ -159,7 +159,29 @@ class MLCommons:
                     body=handle.read(CHUNK_BYTES),
                     headers={"Content-Type": "application/json"},
                 )
+        self._wait_registered(model_id, progress)
         return model_id, False
+
+    def _wait_registered(self, model_id: str, progress: Status, timeout_s: float = 300.0) -> None:
+        """ml-commons finishes a registration after the last chunk, asynchronously. Return only
+        once it has: a model still ``REGISTERING`` later can then only be a cut-off upload,
+        and the next run's clean-up never deletes the one this run just made."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self.get(model_id).state
+            if state in REUSABLE_STATES:
+                return
+            if state != "REGISTERING":
+                raise ModelDeployError(
+                    f"registration of {model_id} ended in {state}",
+                    "read the node log (`opensearch-sparse cluster logs`), then register again",
+                )
+            progress(f"waiting for ml-commons to finish registering ({state})")
+            time.sleep(self.poll_interval_s)
+        raise ModelDeployError(
+            f"model {model_id} was still REGISTERING {timeout_s:.0f}s after its last chunk",
+            "check the cluster's health and log, then register again (the upload is retried)",
+        )
 
     # --- deploy and predict ---------------------------------------------------------------
 
