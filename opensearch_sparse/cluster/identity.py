@@ -65,13 +65,26 @@ class ProcessIdentity:
 
 def start_ticks(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (start time after boot, in clock ticks); None if gone."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def has_exited(pid: int) -> bool:
+    """True for a zombie: the process has exited (its ports and files are released) and only
+    waits for its parent to read its status. When that parent is another process (the Python
+    program that started the node), ``kill(pid, 0)`` keeps succeeding until it does."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] in ("Z", "X")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (the state) on; None when the process is gone."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may hold spaces: split after it.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return stat[stat.rindex(")") + 2 :].split()
 
 
 def command_line(pid: int) -> bytes:

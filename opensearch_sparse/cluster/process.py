@@ -23,7 +23,7 @@ import requests
 
 from opensearch_sparse import config
 from opensearch_sparse.cluster import install
-from opensearch_sparse.cluster.identity import ProcessIdentity, service_uid
+from opensearch_sparse.cluster.identity import ProcessIdentity, has_exited, service_uid
 from opensearch_sparse.cluster.java import JavaHome, find_java
 from opensearch_sparse.cluster.layout import ClusterLayout
 from opensearch_sparse.errors import NodeStartError, PortInUseError
@@ -69,7 +69,8 @@ def pid_alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    return True
+    # Another process's zombie cannot be reaped here and would be waited for forever.
+    return not has_exited(pid)
 
 
 class LocalCluster:

@@ -107,3 +107,33 @@ def test_existing_folder_outside_home_is_not_handed_over(tmp_path: Path) -> None
     (home / "nodes" / "node-9").mkdir(parents=True)
     (home / "nodes" / "node-9" / "x").write_text("")
     install.check_handover(home / "nodes" / "node-9", home, uid)  # inside the home: ours
+
+
+def test_a_node_that_exited_under_another_parent_counts_as_stopped() -> None:
+    """A node started by a long-lived Python program stays a zombie after it exits until that
+    program reaps it; `cluster stop` from another shell must not wait for it forever."""
+    import signal
+    import time
+
+    from opensearch_sparse.cluster.identity import has_exited
+    from opensearch_sparse.cluster.process import pid_alive
+
+    script = (
+        "import subprocess, time; child = subprocess.Popen(['sleep', '60']); "
+        "print(child.pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert pid_alive(pid) and not has_exited(pid)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not has_exited(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert has_exited(pid)  # a zombie: kill(pid, 0) still succeeds
+        os.kill(pid, 0)
+        assert not pid_alive(pid)
+    finally:
+        parent.kill()
+        parent.wait()
