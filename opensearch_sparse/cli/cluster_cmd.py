@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -17,6 +18,8 @@ from opensearch_sparse.cluster.layout import MAX_NODES
 from opensearch_sparse.cluster.multinode import MultiNodeCluster
 from opensearch_sparse.cluster.roles import ROLES
 from opensearch_sparse.cluster.secure import ADMIN, SecureCluster, is_secured
+from opensearch_sparse.cluster.serve import CONTAINER_BIND, container_settings
+from opensearch_sparse.cluster.serve import serve as run_in_foreground
 from opensearch_sparse.config import CONNECTION_VARIABLES, ENV_PREFIX, NodeConfig
 from opensearch_sparse.errors import SparseError
 
@@ -172,6 +175,82 @@ def _many(port: int | None, home: Path | None) -> MultiNodeCluster | None:
     return MultiNodeCluster.find(
         port or NodeConfig().port, home.expanduser().resolve() if home else None
     )
+
+
+@cluster.command("install")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Cache for downloads and the installed node [env HOME]",
+)
+@click.option("--version", "version", default=None, help="OpenSearch version [env VERSION]")
+@click.option(
+    "--keep-downloads/--drop-downloads",
+    default=True,
+    show_default=True,
+    help="Keep the Maven files in <home>/m2 (an image drops them once assembled)",
+)
+def install_cmd(home: Path | None, version: str | None, keep_downloads: bool) -> None:
+    """Download and assemble the node without starting it (what `start` does first)."""
+    node = _cluster(None, home, None, version=version)
+    # One line per step, not a spinner: this runs in image builds and CI logs too.
+    output.info(f"installing OpenSearch {node.config.version} in {node.config.home}")
+    dist, java = node.install(output.info)
+    if not keep_downloads:
+        shutil.rmtree(node.config.home / "m2", ignore_errors=True)
+    output.info(f"installed in {dist} (Java {java.major} at {java.path})")
+    click.echo(dist)
+
+
+@cluster.command()
+@click.option("--heap", default=None, help="JVM heap, e.g. 1g [env HEAP; 1g]")
+@click.option(
+    "--bind",
+    default=CONTAINER_BIND,
+    show_default=True,
+    help="Address the node listens on",
+)
+@click.option("--node-name", default=None, help="This node's name [default: the host name]")
+@click.option(
+    "--peers",
+    default=None,
+    help="Host names of every node of the cluster, comma-separated (this one included)",
+)
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other opensearch.yml setting (repeatable)",
+)
+def serve(
+    heap: str | None,
+    bind: str,
+    node_name: str | None,
+    peers: str | None,
+    settings: tuple[str, ...],
+) -> None:
+    """Run the node in the foreground (a container's main process; see Dockerfile).
+
+    The same node as `start` (artifacts, opensearch.yml, staged libtorch), bound to --bind
+    instead of 127.0.0.1, and with --peers one of a multi-node cluster.
+    """
+    extra: dict[str, str] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--setting")
+        extra[key.strip()] = value
+    overrides = container_settings(
+        bind=bind,
+        node_name=node_name,
+        peers=[p.strip() for p in (peers or "").split(",") if p.strip()],
+        extra=extra,
+    )
+    node = _cluster(None, None, None, heap=heap)
+    output.info(f"serving OpenSearch {node.config.version} from {node.node_dir}")
+    run_in_foreground(node, overrides, output.info)
 
 
 @cluster.command()
