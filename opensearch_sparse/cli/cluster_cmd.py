@@ -14,7 +14,7 @@ import click
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cluster import LocalCluster
-from opensearch_sparse.cluster.layout import MAX_NODES
+from opensearch_sparse.cluster.layout import MAX_NODES, ClusterLayout
 from opensearch_sparse.cluster.multinode import MultiNodeCluster
 from opensearch_sparse.cluster.roles import ROLES
 from opensearch_sparse.cluster.secure import ADMIN, SecureCluster, is_secured
@@ -204,18 +204,23 @@ def install_cmd(home: Path | None, version: str | None, keep_downloads: bool) ->
 
 
 @cluster.command()
+@click.option("--port", type=int, default=None, help="HTTP port of the first node [env PORT; 9200]")
 @click.option("--heap", default=None, help="JVM heap, e.g. 1g [env HEAP; 1g]")
+@click.option("--bind", default=CONTAINER_BIND, show_default=True, help="Address HTTP listens on")
 @click.option(
-    "--bind",
-    default=CONTAINER_BIND,
+    "--nodes",
+    type=click.IntRange(1, MAX_NODES),
+    default=1,
     show_default=True,
-    help="Address the node listens on",
+    help="Nodes in the cluster, laid out as by `start --nodes` (one network namespace)",
 )
-@click.option("--node-name", default=None, help="This node's name [default: the host name]")
 @click.option(
-    "--peers",
-    default=None,
-    help="Host names of every node of the cluster, comma-separated (this one included)",
+    "--node",
+    "member",
+    type=click.IntRange(1, MAX_NODES),
+    default=1,
+    show_default=True,
+    help="Which of them this one is: HTTP on PORT + NODE - 1",
 )
 @click.option(
     "--setting",
@@ -225,32 +230,31 @@ def install_cmd(home: Path | None, version: str | None, keep_downloads: bool) ->
     help="Any other opensearch.yml setting (repeatable)",
 )
 def serve(
+    port: int | None,
     heap: str | None,
     bind: str,
-    node_name: str | None,
-    peers: str | None,
+    nodes: int,
+    member: int,
     settings: tuple[str, ...],
 ) -> None:
     """Run the node in the foreground (a container's main process; see Dockerfile).
 
-    The same node as `start` (artifacts, opensearch.yml, staged libtorch), bound to --bind
-    instead of 127.0.0.1, and with --peers one of a multi-node cluster.
+    The same node as `start` (artifacts, opensearch.yml, staged libtorch), with HTTP on
+    --bind instead of 127.0.0.1; with --nodes N, node --node K of a cluster laid out as by
+    `start --nodes N`.
     """
+    if member > nodes:
+        raise click.BadParameter(f"node {member} of {nodes}?", param_hint="--node")
     extra: dict[str, str] = {}
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--setting")
         extra[key.strip()] = value
-    overrides = container_settings(
-        bind=bind,
-        node_name=node_name,
-        peers=[p.strip() for p in (peers or "").split(",") if p.strip()],
-        extra=extra,
-    )
-    node = _cluster(None, None, None, heap=heap)
+    layout = ClusterLayout(port or NodeConfig().port, nodes)
+    node = LocalCluster(port=layout.http_ports[member - 1], heap=heap, layout=layout)
     output.info(f"serving OpenSearch {node.config.version} from {node.node_dir}")
-    run_in_foreground(node, overrides, output.info)
+    run_in_foreground(node, container_settings(bind=bind, extra=extra), output.info)
 
 
 @cluster.command()

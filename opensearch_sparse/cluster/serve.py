@@ -2,8 +2,8 @@
 
 It is the embedded node, not a look-alike: the same distribution (``install.install``, which
 the image runs at build time), the same ``opensearch.yml`` and the same staged libtorch
-(``install.prepare_node``). Only the network differs: the node binds every interface of its
-container, and a node of a multi-container cluster finds its peers by host name. Python is
+(``install.prepare_node``), one node or one of a ``ClusterLayout`` as for ``cluster start
+--nodes N``. Only HTTP differs: it listens on every interface of the container. Python is
 replaced by OpenSearch (``exec``), so the container's stop signal reaches the JVM itself.
 """
 
@@ -11,51 +11,33 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import NoReturn
 
 from opensearch_sparse.cluster import install
 from opensearch_sparse.cluster.process import LocalCluster
-from opensearch_sparse.errors import NodeStartError
 from opensearch_sparse.progress import Status, quiet
 
 logger = logging.getLogger(__name__)
 
-#: A container's node listens on every interface of the container; the compose files publish
-#: its port on the host's loopback only.
+#: A container's node serves HTTP on every interface of its container; the compose files
+#: publish the port on the host's loopback only.
 CONTAINER_BIND = "0.0.0.0"
 
 
 def container_settings(
-    *,
-    bind: str = CONTAINER_BIND,
-    node_name: str | None = None,
-    peers: Sequence[str] = (),
-    extra: Mapping[str, str] | None = None,
+    *, bind: str = CONTAINER_BIND, extra: Mapping[str, str] | None = None
 ) -> dict[str, object | None]:
     """What ``cluster serve`` changes in the embedded node's settings (None drops a setting).
 
-    With ``peers`` (host names, this node's among them) the nodes form one cluster, every
-    one cluster-manager eligible, instead of each being a single-node cluster.
+    Only HTTP leaves loopback. Transport stays on 127.0.0.1, as for the embedded node: the
+    nodes of a multi-node cluster share one network namespace (compose's ``network_mode:
+    service:...``) and find each other exactly as ``cluster start --nodes N`` does, so
+    OpenSearch's production bootstrap checks (file descriptors, vm.max_map_count, which a
+    container often cannot raise) apply no more than they do to the embedded node.
     """
-    settings: dict[str, object | None] = {"network.host": bind}
-    if peers:
-        name = node_name or socket.gethostname()
-        if name not in peers:
-            raise NodeStartError(
-                f"this node ({name}) is not among its peers ({', '.join(peers)})",
-                "pass --node-name with this container's host name, as listed in --peers",
-            )
-        settings |= {
-            "discovery.type": None,
-            "node.name": name,
-            "discovery.seed_hosts": list(peers),
-            "cluster.initial_cluster_manager_nodes": list(peers),
-        }
-    elif node_name:
-        settings["node.name"] = node_name
-    settings |= dict(extra or {})
+    settings: dict[str, object | None] = {"http.host": bind}
+    settings.update(extra or {})
     return settings
 
 
@@ -72,7 +54,8 @@ def serve(
         node.config.port,
         node.config.heap,
         node.config.home,
-        overrides=overrides,
+        node.layout,
+        overrides,
     )
     env = node.node_env(java)
     owner = install.service_user()
