@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -13,10 +14,12 @@ import click
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cluster import LocalCluster
-from opensearch_sparse.cluster.layout import MAX_NODES
+from opensearch_sparse.cluster.layout import MAX_NODES, ClusterLayout
 from opensearch_sparse.cluster.multinode import MultiNodeCluster
 from opensearch_sparse.cluster.roles import ROLES
 from opensearch_sparse.cluster.secure import ADMIN, SecureCluster, is_secured
+from opensearch_sparse.cluster.serve import CONTAINER_BIND, container_settings
+from opensearch_sparse.cluster.serve import serve as run_in_foreground
 from opensearch_sparse.config import CONNECTION_VARIABLES, ENV_PREFIX, NodeConfig
 from opensearch_sparse.errors import SparseError
 
@@ -172,6 +175,86 @@ def _many(port: int | None, home: Path | None) -> MultiNodeCluster | None:
     return MultiNodeCluster.find(
         port or NodeConfig().port, home.expanduser().resolve() if home else None
     )
+
+
+@cluster.command("install")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Cache for downloads and the installed node [env HOME]",
+)
+@click.option("--version", "version", default=None, help="OpenSearch version [env VERSION]")
+@click.option(
+    "--keep-downloads/--drop-downloads",
+    default=True,
+    show_default=True,
+    help="Keep the Maven files in <home>/m2 (an image drops them once assembled)",
+)
+def install_cmd(home: Path | None, version: str | None, keep_downloads: bool) -> None:
+    """Download and assemble the node without starting it (what `start` does first)."""
+    node = _cluster(None, home, None, version=version)
+    # One line per step, not a spinner: this runs in image builds and CI logs too.
+    output.info(f"installing OpenSearch {node.config.version} in {node.config.home}")
+    dist, java = node.install(output.info)
+    if not keep_downloads:
+        shutil.rmtree(node.config.home / "m2", ignore_errors=True)
+    output.info(f"installed in {dist} (Java {java.major} at {java.path})")
+    click.echo(dist)
+
+
+@cluster.command()
+@click.option("--port", type=int, default=None, help="HTTP port of the first node [env PORT; 9200]")
+@click.option("--heap", default=None, help="JVM heap, e.g. 1g [env HEAP; 1g]")
+@click.option("--bind", default=CONTAINER_BIND, show_default=True, help="Address HTTP listens on")
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, MAX_NODES),
+    default=1,
+    show_default=True,
+    help="Nodes in the cluster, laid out as by `start --nodes` (one network namespace)",
+)
+@click.option(
+    "--node",
+    "member",
+    type=click.IntRange(1, MAX_NODES),
+    default=1,
+    show_default=True,
+    help="Which of them this one is: HTTP on PORT + NODE - 1",
+)
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other opensearch.yml setting (repeatable)",
+)
+def serve(
+    port: int | None,
+    heap: str | None,
+    bind: str,
+    nodes: int,
+    member: int,
+    settings: tuple[str, ...],
+) -> None:
+    """Run the node in the foreground (a container's main process; see Dockerfile).
+
+    The same node as `start` (artifacts, opensearch.yml, staged libtorch), with HTTP on
+    --bind instead of 127.0.0.1; with --nodes N, node --node K of a cluster laid out as by
+    `start --nodes N`.
+    """
+    if member > nodes:
+        raise click.BadParameter(f"node {member} of {nodes}?", param_hint="--node")
+    extra: dict[str, str] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--setting")
+        extra[key.strip()] = value
+    layout = ClusterLayout(port or NodeConfig().port, nodes)
+    node = LocalCluster(port=layout.http_ports[member - 1], heap=heap, layout=layout)
+    output.info(f"serving OpenSearch {node.config.version} from {node.node_dir}")
+    run_in_foreground(node, container_settings(bind=bind, extra=extra), output.info)
 
 
 @cluster.command()

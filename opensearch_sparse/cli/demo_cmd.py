@@ -28,14 +28,41 @@ from opensearch_sparse.demo import DemoReport, QueryComparison, run_demo
 )
 @click.option("--limit", type=int, default=None, help="Index at most this many documents")
 @click.option("--port", type=int, default=None, help="HTTP port of the local node")
-def demo(model_path: Path | None, corpus: Path | None, limit: int | None, port: int | None) -> None:
+@click.option(
+    "--url",
+    default=None,
+    help="Run on this cluster instead of the local node (several nodes: comma-separated)",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Replicas of the demo index's shard (1 on a cluster of several nodes)",
+)
+def demo(
+    model_path: Path | None,
+    corpus: Path | None,
+    limit: int | None,
+    port: int | None,
+    url: str | None,
+    replicas: int,
+) -> None:
     """Start a node, deploy the encoder, index a corpus, compare BM25 with sparse search."""
+    if url and port:
+        raise click.UsageError("--port names the local node; give --url or --port, not both")
     report = run_demo(
-        model=model_path, corpus=corpus, limit=limit, port=port, listener=output.Console()
+        model=model_path,
+        corpus=corpus,
+        limit=limit,
+        port=port,
+        url=url,
+        replicas=replicas,
+        listener=output.Console(),
     )
     for comparison in report.comparisons:
         output.out.print(_side_by_side(comparison))
-    _summary(report)
+    _summary(report, local=url is None)
 
 
 def _side_by_side(c: QueryComparison) -> Table:
@@ -52,7 +79,7 @@ def _side_by_side(c: QueryComparison) -> Table:
     return table
 
 
-def _summary(report: DemoReport) -> None:
+def _summary(report: DemoReport, *, local: bool) -> None:
     bm25, sparse = report.median_ms("bm25"), report.median_ms("sparse")
     output.out.print(
         f"median client latency: BM25 {bm25:.1f} ms, sparse {sparse:.1f} ms "
@@ -66,4 +93,5 @@ def _summary(report: DemoReport) -> None:
         f"--model {report.package.path} --idf {report.idf_path}"
     )
     output.info("  python benchmarks/relevance.py   and   python benchmarks/latency.py")
-    output.info("  opensearch-sparse cluster stop   (the index stays for the next start)")
+    if local:
+        output.info("  opensearch-sparse cluster stop   (the index stays for the next start)")

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from opensearch_sparse import config
@@ -158,9 +159,16 @@ def service_user() -> tuple[int, int] | None:
 
 
 def node_settings(
-    node_dir: Path, port: int, layout: ClusterLayout | None = None
+    node_dir: Path,
+    port: int,
+    layout: ClusterLayout | None = None,
+    overrides: Mapping[str, object | None] | None = None,
 ) -> dict[str, object]:
-    """opensearch.yml for one local node bound to loopback only (alone, or one of ``layout``)."""
+    """opensearch.yml for one local node bound to loopback only (alone, or one of ``layout``).
+
+    ``overrides`` replace settings (None drops one): a container node binds every interface
+    and finds its peers by host name (``cluster serve``); nothing else changes.
+    """
     layout = layout or ClusterLayout(port)
     settings: dict[str, object] = {
         "node.name": layout.node_name(port),
@@ -172,6 +180,11 @@ def node_settings(
         "cluster.routing.allocation.disk.threshold_enabled": "false",
     }
     settings.update(config.ML_COMMONS_SETTINGS)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
     return settings
 
 
@@ -182,6 +195,7 @@ def prepare_node(
     heap: str,
     home: Path,
     layout: ClusterLayout | None = None,
+    overrides: Mapping[str, object | None] | None = None,
 ) -> None:
     """Write the node's config and stage ml-commons' native cache inside its data path."""
     if not re.fullmatch(r"\d+[mMgG]", heap):
@@ -204,7 +218,7 @@ def prepare_node(
     jvm = "\n".join(line for line in jvm.splitlines() if not line.startswith(("-Xms", "-Xmx")))
     (conf / "jvm.options").write_text(jvm)
     (conf / "jvm.options.d" / "heap.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
-    settings = node_settings(node_dir, port, layout)
+    settings = node_settings(node_dir, port, layout, overrides)
     yml = "".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items())
     (conf / "opensearch.yml").write_text(
         "# written by opensearch-sparse; edits are replaced\n" + yml

@@ -192,8 +192,9 @@ class LocalCluster:
         )
         self._spawn(dist, java)
 
-    def _spawn(self, dist: Path, java: JavaHome) -> None:
-        env = {
+    def node_env(self, java: JavaHome) -> dict[str, str]:
+        """The environment the node's process runs with (nothing else is inherited)."""
+        return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "OPENSEARCH_JAVA_HOME": str(java.path),
@@ -201,6 +202,9 @@ class LocalCluster:
             "OPENSEARCH_TMPDIR": str(self.node_dir / "tmp"),
             "HOME": str(self.node_dir),
         }
+
+    def _spawn(self, dist: Path, java: JavaHome) -> None:
+        env = self.node_env(java)
         owner = install.service_user()
         self.console_path.parent.mkdir(parents=True, exist_ok=True)
         console = self.console_path.open("ab")

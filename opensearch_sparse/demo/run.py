@@ -13,8 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
+from opensearch_sparse.client import make_client
 from opensearch_sparse.cluster import LocalCluster
+from opensearch_sparse.config import ClusterConfig, NodeConfig
 from opensearch_sparse.corpus import Document, read_corpus
 from opensearch_sparse.demo.corpus import stdlib_docs
 from opensearch_sparse.idf import IdfTable, index_texts
@@ -71,26 +74,24 @@ def run_demo(
     corpus: Path | None = None,
     limit: int | None = None,
     port: int | None = None,
+    url: str | None = None,
+    replicas: int = 0,
     listener: Listener | None = None,
 ) -> DemoReport:
     """Start (or reuse) the embedded node, deploy the encoder, index the corpus through the
     sparse_encoding pipeline, build the IDF table from that index, and run the example
-    queries in BM25 and sparse mode."""
+    queries in BM25 and sparse mode.
+
+    With ``url`` the demo runs on that cluster instead (e.g. the compose files' nodes) and
+    changes none of its settings; ``replicas`` copies of each shard are asked for.
+    """
     show = listener or Silent()
     began = time.monotonic()
-    node = LocalCluster(port=port)
-    if node.is_running():
-        show.step(f"[1/{STEPS}] reusing the node already running at {node.url}")
-    else:
-        with show.status(f"[1/{STEPS}] starting OpenSearch {node.config.version}") as status:
-            node.start(status)
-        show.step(f"[1/{STEPS}] node ready at {node.url}")
-    client = node.client()
+    client, url = _cluster(url, port, show)
     ml = MLCommons(client)
-    ml.apply_settings()
 
     # Kept (not a temp dir) so the commands suggested after the demo work as printed.
-    workdir = node.config.home / "demo"
+    workdir = NodeConfig().home / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
     with show.status(f"[2/{STEPS}] registering and deploying the document encoder") as status:
         package = ModelPackage.open(resolve_zip(model, workdir))
@@ -102,7 +103,7 @@ def run_demo(
     )
 
     docs, source = _documents(corpus, limit)
-    create_index(client, DEMO_INDEX, model_id=model_id, replace=True)
+    create_index(client, DEMO_INDEX, model_id=model_id, replace=True, replicas=replicas)
     show.step(f"[3/{STEPS}] indexing {len(docs)} documents from {source} through the pipeline")
     with show.counter("ingest", len(docs)) as advance:
         report = ingest(client, DEMO_INDEX, docs, on_progress=advance)
@@ -125,7 +126,7 @@ def run_demo(
         for q in EXAMPLE_QUERIES
     ]
     return DemoReport(
-        url=node.url,
+        url=url,
         model_id=model_id,
         package=package,
         source=source,
@@ -135,6 +136,25 @@ def run_demo(
         comparisons=comparisons,
         seconds=time.monotonic() - began,
     )
+
+
+def _cluster(url: str | None, port: int | None, show: Listener) -> tuple[Any, str]:
+    """A client for the cluster the demo runs on: ``url``, or the embedded node (started
+    when it is not running, and given the ml-commons settings a local model needs)."""
+    if url:
+        client = make_client(ClusterConfig(url=url))
+        show.step(f"[1/{STEPS}] using the cluster at {url}")
+        return client, url
+    node = LocalCluster(port=port)
+    if node.is_running():
+        show.step(f"[1/{STEPS}] reusing the node already running at {node.url}")
+    else:
+        with show.status(f"[1/{STEPS}] starting OpenSearch {node.config.version}") as status:
+            node.start(status)
+        show.step(f"[1/{STEPS}] node ready at {node.url}")
+    client = node.client()
+    MLCommons(client).apply_settings()
+    return client, node.url
 
 
 def _documents(corpus: Path | None, limit: int | None) -> tuple[list[Document], str]:
