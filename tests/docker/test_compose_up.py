@@ -172,7 +172,7 @@ def _check_search_from_host(replicas: int) -> None:
 
 def test_compose_up_runs_the_demo_and_the_host_searches(up: Up) -> None:
     compose, _ = up("docker-compose.yml")
-    logs = compose.logs("demo", 200)
+    logs = compose.logs("demo", 5000)
     assert "deployed" in logs and "documents stored" in logs, logs
     _check_search_from_host(replicas=0)
 
