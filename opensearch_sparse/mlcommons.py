@@ -25,6 +25,8 @@ from opensearch_sparse.progress import Status, quiet
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 10_000_000  # ml-commons' maximum chunk size
+#: What a deploy task says when another deploy of the same model is still running.
+DUPLICATE_DEPLOY = "Duplicate deploy model task"
 #: States in which a model with the right hash is complete and may be reused. Anything else
 #: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
 REUSABLE_STATES = frozenset(
@@ -192,22 +194,24 @@ class MLCommons:
         restart that state can be stale.
         """
         self.get(model_id)
-        try:
-            task_id = self.ml.deploy_model(model_id=model_id)["task_id"]
-        except TransportError as exc:
-            raise ModelDeployError(
-                f"deploy of {model_id} was refused: {server_reason(exc)}",
-                "check `opensearch-sparse cluster logs` and the ml-commons settings",
-            ) from exc
+        task_id = self._start_deploy(model_id)
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
         while time.monotonic() < deadline:
             task = self.ml.get_task(task_id=task_id)
             if task.get("state") == "COMPLETED":
                 return
+            error = str(task.get("error", "no error message"))
+            if task.get("state") == "FAILED" and DUPLICATE_DEPLOY in error:
+                # Another deploy of this model is in flight (ml-commons redeploys models by
+                # itself after a restart): let it finish, then ask again.
+                progress("another deploy of this model is running; waiting for it")
+                time.sleep(5 * self.poll_interval_s)
+                task_id = self._start_deploy(model_id)
+                continue
             if task.get("state") == "FAILED":
                 raise ModelDeployError(
-                    f"deploy of {model_id} failed: {task.get('error', 'no error message')}",
+                    f"deploy of {model_id} failed: {error}",
                     "read the node log (`opensearch-sparse cluster logs`) for the full trace",
                 )
             progress(f"deploying ({task.get('state', '?')}, {time.monotonic() - started:.0f}s)")
@@ -216,6 +220,15 @@ class MLCommons:
             f"deploy of {model_id} did not finish within {timeout_s:.0f}s (task {task_id})",
             "raise --timeout, or check the node's memory and log",
         )
+
+    def _start_deploy(self, model_id: str) -> str:
+        try:
+            return str(self.ml.deploy_model(model_id=model_id)["task_id"])
+        except TransportError as exc:
+            raise ModelDeployError(
+                f"deploy of {model_id} was refused: {server_reason(exc)}",
+                "check `opensearch-sparse cluster logs` and the ml-commons settings",
+            ) from exc
 
     def predict_sparse(
         self, model_id: str, texts: list[str], *, algorithm: str = "sparse_encoding"
