@@ -17,7 +17,7 @@ import yaml
 from opensearch_sparse.errors import SparseError
 
 LossName = Literal["kl", "margin_mse", "infonce"]
-TeacherKind = Literal["dense", "sparse"]
+TeacherKind = Literal["dense", "onnx", "sparse"]
 
 
 class ConfigError(SparseError):
@@ -36,13 +36,27 @@ class DataConfig:
     """Where the prepared set lives; the sources are read only when it does not exist yet."""
 
     set_dir: str
-    pairs: list[str] = field(default_factory=list)
+    #: Pair files: a path, or ``{path, source, limit}`` to take one ``source`` of a file (the
+    #: SQuADShifts domains) with its own limit on pairs.
+    pairs: list[str | dict[str, Any]] = field(default_factory=list)
     corpora: list[str] = field(default_factory=list)
     source_limit: int = 20000
+    #: Held-out queries: ``heldout`` from the first pair source, or, when
+    #: ``heldout_per_source`` is set, that many from every pair source (whole paragraphs).
     heldout: int = 500
+    heldout_per_source: int = 0
     negatives: int = 7
+    #: Extra mined negatives kept so that dropped false negatives can be replaced.
+    spare_negatives: int = 0
     depth: int = 50
     max_chars: int = 1000
+    #: Keep a pair only when BM25 ranks its positive within this many hits (0: no filter).
+    positive_top_k: int = 0
+    #: At most this many questions per distinct positive (0: no cap); de-duplicates
+    #: templated questions and SQuAD's ~5 questions per paragraph.
+    per_positive: int = 0
+    #: Drop a negative whose normalised ensemble teacher score is at least this (1.0: never).
+    false_negative_threshold: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,12 @@ class TrainConfig:
     idf_aware: bool = True
     normalise: bool = True
     scale: float = 10.0
+    #: Student scores are divided by this before the ranking loss: with IDF in the query the
+    #: raw within-group spread is ~3-4x the teacher's ``scale``; matching them (together with
+    #: ``scale``) stops the KL from shrinking every document weight.
+    student_temperature: float = 1.0
+    #: Groups over which the start-of-run spread of student and teacher scores is logged.
+    spread_examples: int = 64
     loss: LossName = "kl"
     flops_lambda: float = 0.02
     flops_warmup_steps: int = 100

@@ -76,9 +76,13 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_pairs(path: Path) -> list[Pair]:
-    """``{"query", "positive"}`` JSON lines (optionally gzipped)."""
-    return [Pair(str(r["query"]), str(r["positive"])) for r in read_jsonl(path)]
+def read_pairs(path: Path, source: str | None = None) -> list[Pair]:
+    """``{"query", "positive"}`` JSON lines (optionally gzipped); only ``source`` rows if set."""
+    return [
+        Pair(str(r["query"]), str(r["positive"]))
+        for r in read_jsonl(path)
+        if source is None or r.get("source") == source
+    ]
 
 
 def title_text_pairs(path: Path, *, min_title_words: int = 3) -> list[Pair]:
@@ -99,8 +103,53 @@ def split_heldout(pairs: Sequence[Pair], n: int, seed: int) -> tuple[list[Pair],
     return [p for i, p in enumerate(pairs) if i not in held], [pairs[i] for i in order[:n]]
 
 
+def dedupe_pairs(pairs: Sequence[Pair], *, per_positive: int) -> list[Pair]:
+    """Drop repeated questions (case and spacing folded) and cap questions per positive.
+
+    A question text seen twice is either a template ("What is (are) X ?" over many answers) or
+    the same question with two answers: both make poor listwise targets, so every copy goes.
+    """
+    key = [" ".join(p.query.lower().split()) for p in pairs]
+    seen: dict[str, int] = {}
+    for k in key:
+        seen[k] = seen.get(k, 0) + 1
+    per: dict[str, int] = {}
+    kept = []
+    for pair, k in zip(pairs, key, strict=True):
+        if seen[k] > 1 or not pair.query.strip() or not pair.positive.strip():
+            continue
+        if per_positive and per.get(pair.positive, 0) >= per_positive:
+            continue
+        per[pair.positive] = per.get(pair.positive, 0) + 1
+        kept.append(pair)
+    return kept
+
+
+def split_heldout_by_positive(
+    pairs: Sequence[Pair], n: int, seed: int
+) -> tuple[list[Pair], list[Pair]]:
+    """Hold out ``n`` queries with their whole paragraphs: no held-out positive is trained on."""
+    positives = sorted({p.positive for p in pairs})
+    random.Random(seed).shuffle(positives)
+    held: set[str] = set()
+    count = 0
+    for positive in positives:
+        if count >= n:
+            break
+        held.add(positive)
+        count += sum(1 for p in pairs if p.positive == positive)
+    train = [p for p in pairs if p.positive not in held]
+    heldout = [p for p in pairs if p.positive in held][:n]
+    return train, heldout
+
+
 def mine_hard_negatives(
-    pairs: Sequence[Pair], *, negatives: int, depth: int = 50, max_chars: int = 1000
+    pairs: Sequence[Pair],
+    *,
+    negatives: int,
+    depth: int = 50,
+    max_chars: int = 1000,
+    positive_top_k: int = 0,
 ) -> TrainingSet:
     """BM25 over the pairs' own positives; keep the top ``negatives`` non-positive hits.
 
@@ -119,6 +168,8 @@ def mine_hard_negatives(
     examples = []
     for pair, row in zip(pairs, hits, strict=True):
         positive = index_of[pair.positive[:max_chars]]
+        if positive_top_k and positive not in [int(d) for d in row[:positive_top_k]]:
+            continue
         negs = [int(d) for d in row if int(d) != positive][:negatives]
         if len(negs) == negatives:
             examples.append(Example(pair.query, (positive, *negs)))

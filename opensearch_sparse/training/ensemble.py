@@ -35,3 +35,29 @@ def aggregate(
     for s, w in zip(scores, weights, strict=True):
         combined += w * (minmax_normalise(s) if normalise else s)
     return (scale * combined / total).astype(np.float32)
+
+
+def drop_false_negatives(
+    scores: Sequence[np.ndarray],
+    weights: Sequence[float],
+    *,
+    negatives: int,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Columns to keep per example, and which examples survive.
+
+    Column 0 is the positive. A negative whose normalised ensemble score (in [0, 1], the
+    positive usually near 1) is ``>= threshold`` is likely relevant too and is dropped; the
+    first ``negatives`` remaining ones are kept. Returns ``(columns [m, 1 + negatives],
+    kept example indices [m])``: an example with too few negatives left is dropped.
+    """
+    ensemble = aggregate(scores, weights, scale=1.0, normalise=True)
+    columns, kept = [], []
+    for row, values in enumerate(ensemble):
+        negs = [j for j in range(1, values.shape[0]) if values[j] < threshold][:negatives]
+        if len(negs) == negatives:
+            columns.append([0, *negs])
+            kept.append(row)
+    return np.array(columns, dtype=np.int64).reshape(-1, 1 + negatives), np.array(
+        kept, dtype=np.int64
+    )

@@ -69,9 +69,18 @@ class DistillationLoss(nn.Module):
     document length in non-zero tokens in ``last_doc_length`` for the progress bar.
     """
 
-    def __init__(self, scorer: SparseScorer, ranking: nn.Module, flops_weight: float) -> None:
+    def __init__(
+        self,
+        scorer: SparseScorer,
+        ranking: nn.Module,
+        flops_weight: float,
+        temperature: float = 1.0,
+    ) -> None:
         super().__init__()
+        if temperature <= 0:
+            raise ValueError("the student temperature must be positive")
         self.scorer = scorer
+        self.temperature = temperature
         self.ranking = ranking
         self.flops = FlopsLoss(scorer.model)
         self.flops_weight = flops_weight
@@ -84,7 +93,7 @@ class DistillationLoss(nn.Module):
         flat = [text for group in documents for text in group]
         doc_vectors = self.scorer.documents(flat)
         query_vectors = self.scorer.queries(queries)
-        student = listwise_scores(query_vectors, doc_vectors.view(n, k, -1))
+        student = listwise_scores(query_vectors, doc_vectors.view(n, k, -1)) / self.temperature
         self.last_doc_length = float((doc_vectors.detach() > 0).sum(dim=1).float().mean())
         return {
             "ranking": self.ranking(student, teacher.to(student.device)),
@@ -92,4 +101,8 @@ class DistillationLoss(nn.Module):
         }
 
     def get_config_dict(self) -> dict[str, object]:
-        return {"ranking": type(self.ranking).__name__, "flops_weight": self.flops_weight}
+        return {
+            "ranking": type(self.ranking).__name__,
+            "flops_weight": self.flops_weight,
+            "temperature": self.temperature,
+        }

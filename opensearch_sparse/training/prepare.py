@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
+from typing import Any
 
 from opensearch_sparse.training.config import DataConfig
 from opensearch_sparse.training.data import (
     Pair,
     TrainingSet,
+    dedupe_pairs,
     merge,
     mine_hard_negatives,
     read_jsonl,
     read_pairs,
     split_heldout,
+    split_heldout_by_positive,
     title_text_pairs,
     write_jsonl,
 )
@@ -36,11 +39,20 @@ def prepare_training_set(config: DataConfig, seed: int) -> Path:
         return folder
     parts: list[TrainingSet] = []
     heldout: list[Pair] = []
-    for index, path in enumerate(config.pairs):
-        pairs = read_pairs(Path(path))
-        if index == 0 and config.heldout:
+    for index, spec in enumerate(config.pairs):
+        path, source, limit = _source(spec, config.source_limit)
+        pairs = read_pairs(Path(path), source=source)
+        if config.per_positive:
+            random.Random(seed).shuffle(pairs)
+            pairs = dedupe_pairs(pairs, per_positive=config.per_positive)
+        if config.heldout_per_source:
+            pairs, held = split_heldout_by_positive(pairs, config.heldout_per_source, seed)
+            heldout.extend(held)
+        elif index == 0 and config.heldout:
             pairs, heldout = split_heldout(pairs, config.heldout, seed)
-        parts.append(_mine(pairs[: config.source_limit], config))
+        part = _mine(pairs[:limit], config)
+        logger.info("%s%s: %d examples", path, f" [{source}]" if source else "", len(part.examples))
+        parts.append(part)
     for path in config.corpora:
         pairs = title_text_pairs(Path(path))
         random.Random(seed).shuffle(pairs)
@@ -60,7 +72,17 @@ def read_heldout(folder: Path) -> list[Pair]:
     return [Pair(r["query"], r["positive"]) for r in read_jsonl(path)]
 
 
+def _source(spec: str | dict[str, Any], default_limit: int) -> tuple[str, str | None, int]:
+    if isinstance(spec, str):
+        return spec, None, default_limit
+    return str(spec["path"]), spec.get("source"), int(spec.get("limit", default_limit))
+
+
 def _mine(pairs: list[Pair], config: DataConfig) -> TrainingSet:
     return mine_hard_negatives(
-        pairs, negatives=config.negatives, depth=config.depth, max_chars=config.max_chars
+        pairs,
+        negatives=config.negatives + config.spare_negatives,
+        depth=config.depth,
+        max_chars=config.max_chars,
+        positive_top_k=config.positive_top_k,
     )

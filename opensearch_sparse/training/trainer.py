@@ -30,14 +30,19 @@ from transformers import get_linear_schedule_with_warmup
 
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.training.config import ConfigError, TeacherConfig, TrainConfig
-from opensearch_sparse.training.data import Pair, TrainingSet, fingerprint
+from opensearch_sparse.training.data import Example, Pair, TrainingSet, fingerprint
 from opensearch_sparse.training.distributed import DistContext, setup, teardown
-from opensearch_sparse.training.ensemble import aggregate
+from opensearch_sparse.training.ensemble import aggregate, drop_false_negatives
 from opensearch_sparse.training.evaluation import evaluate_heldout
 from opensearch_sparse.training.losses import RANKING_LOSSES, DistillationLoss
 from opensearch_sparse.training.prepare import prepare_training_set, read_heldout
 from opensearch_sparse.training.schedule import FlopsWarmupCallback, QuadraticWarmup
-from opensearch_sparse.training.student import SparseScorer, build_student, load_student
+from opensearch_sparse.training.student import (
+    SparseScorer,
+    build_student,
+    listwise_scores,
+    load_student,
+)
 from opensearch_sparse.training.teacher_cache import teacher_scores
 
 logger = logging.getLogger(__name__)
@@ -128,7 +133,8 @@ def _set_up(config: TrainConfig, ctx: DistContext, checkpoint: Path | None) -> _
     ctx.barrier()
     set_dir = Path(config.data.set_dir)
     train_set = TrainingSet.load(set_dir)
-    labels = torch.from_numpy(_labels(config, train_set, set_dir, ctx))
+    raw_labels, train_set = _labels(config, train_set, set_dir, ctx)
+    labels = torch.from_numpy(raw_labels)
     if checkpoint is not None:
         model = load_student(checkpoint / "model", max_len=config.max_len, device=ctx.device)
     else:
@@ -136,7 +142,26 @@ def _set_up(config: TrainConfig, ctx: DistContext, checkpoint: Path | None) -> _
             config.model, idf=_idf(config), max_len=config.max_len, device=ctx.device
         )
     scorer = SparseScorer(model).to(ctx.device)
-    loss = DistillationLoss(scorer, RANKING_LOSSES[config.loss](), flops_weight=0.0)
+    loss = DistillationLoss(
+        scorer,
+        RANKING_LOSSES[config.loss](),
+        flops_weight=0.0,
+        temperature=config.student_temperature,
+    )
+    if ctx.is_main:
+        spreads = score_spreads(loss, train_set, labels, config.spread_examples)
+        logger.info(
+            "within-group score spread (max - min), mean over %d groups: student %.2f "
+            "(raw %.2f, temperature %.2f), teacher %.2f",
+            config.spread_examples,
+            spreads["student"],
+            spreads["student_raw"],
+            config.student_temperature,
+            spreads["teacher"],
+        )
+        warning = calibration_warning(spreads)
+        if warning:
+            logger.warning(warning)
     params = [p for p in scorer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     return _Run(
@@ -222,10 +247,57 @@ def _finish(run: _Run, output: Path, seconds: float) -> TrainResult:
     return TrainResult(final, run.step, seconds, run.history)
 
 
+@torch.no_grad()
+def score_spreads(
+    loss: DistillationLoss, train_set: TrainingSet, labels: torch.Tensor, n: int
+) -> dict[str, float]:
+    """Mean within-group ``max - min`` of student scores (as the loss sees them) and targets.
+
+    The calibration check of the run: a student spread far above the teacher's makes the
+    listwise KL shrink every document weight (the collapse the temperature prevents).
+    """
+    n = min(n, len(train_set.examples))
+    if n == 0:
+        return {"student": 0.0, "student_raw": 0.0, "teacher": 0.0}
+    was_training = loss.scorer.training
+    loss.scorer.eval()
+    examples = train_set.examples[:n]
+    raws = []
+    for start in range(0, n, 4):
+        chunk = examples[start : start + 4]
+        docs = [t for e in chunk for t in train_set.documents(e)]
+        vectors = loss.scorer.documents(docs).view(len(chunk), len(chunk[0].doc_ids), -1)
+        raws.append(listwise_scores(loss.scorer.queries([e.query for e in chunk]), vectors))
+    loss.scorer.train(was_training)
+    raw = torch.cat(raws).cpu()
+    spread = lambda s: float((s.max(dim=1).values - s.min(dim=1).values).mean())  # noqa: E731
+    return {
+        "student": spread(raw / loss.temperature),
+        "student_raw": spread(raw),
+        "teacher": spread(labels[:n].float()),
+    }
+
+
+def calibration_warning(spreads: dict[str, float], factor: float = 3.0) -> str | None:
+    """A message when student and teacher spreads differ by more than ``factor``."""
+    student, teacher = spreads["student"], spreads["teacher"]
+    if teacher <= 0 or student <= 0:
+        return None
+    if student > factor * teacher or teacher > factor * student:
+        return (
+            f"student score spread {student:.2f} vs teacher {teacher:.2f}: not on one scale; "
+            "adjust student_temperature or scale"
+        )
+    return None
+
+
 def _labels(
     config: TrainConfig, train_set: TrainingSet, set_dir: Path, ctx: DistContext
-) -> np.ndarray:
-    """Aggregated teacher targets; the main process fills the cache, the others read it."""
+) -> tuple[np.ndarray, TrainingSet]:
+    """Aggregated teacher targets and the set they belong to (false negatives dropped).
+
+    The main process fills the cache, the others read it.
+    """
     digest = fingerprint(set_dir)
 
     def scores(teacher: TeacherConfig) -> np.ndarray:
@@ -245,7 +317,26 @@ def _labels(
     ctx.barrier()
     raw = [scores(t) for t in config.teachers]
     weights = [t.weight for t in config.teachers]
-    return aggregate(raw, weights, scale=config.scale, normalise=config.normalise)
+    negatives = config.data.negatives
+    if raw[0].shape[1] > 1 + negatives or config.data.false_negative_threshold < 1.0:
+        columns, kept = drop_false_negatives(
+            raw, weights, negatives=negatives, threshold=config.data.false_negative_threshold
+        )
+        rows = kept[:, None]
+        raw = [s[rows, columns] for s in raw]
+        examples = [
+            Example(train_set.examples[i].query, tuple(train_set.examples[i].doc_ids[j] for j in c))
+            for i, c in zip(kept.tolist(), columns.tolist(), strict=True)
+        ]
+        logger.info(
+            "false negatives: kept %d of %d examples (threshold %.2f, %d negatives each)",
+            len(examples),
+            len(train_set.examples),
+            config.data.false_negative_threshold,
+            negatives,
+        )
+        train_set = TrainingSet(train_set.texts, examples)
+    return aggregate(raw, weights, scale=config.scale, normalise=config.normalise), train_set
 
 
 def _idf(config: TrainConfig) -> IdfTable | None:
