@@ -32,6 +32,8 @@ from opensearch_sparse.progress import Status, quiet
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "node.json"
+#: How long start() waits for the HTTP port of a node that just died to be released.
+PORT_RELEASE_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,12 @@ class LocalCluster:
         """
         if self.is_running():
             return False
+        # A node of ours killed a moment ago (its state file is still here) may hold its
+        # socket while the kernel tears it down; anyone else's port fails at once.
+        wait = PORT_RELEASE_WAIT_S if self.state_path.exists() else 0.0
+        deadline = time.monotonic() + wait
+        while not port_free(self.config.port) and time.monotonic() < deadline:
+            time.sleep(0.5)
         if not port_free(self.config.port):
             raise PortInUseError(
                 f"port {self.config.port} on 127.0.0.1 is already in use by another process",
