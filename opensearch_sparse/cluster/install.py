@@ -166,8 +166,8 @@ def node_settings(
 ) -> dict[str, object]:
     """opensearch.yml for one local node bound to loopback only (alone, or one of ``layout``).
 
-    ``overrides`` replace settings (None drops one): a container node binds every interface
-    and finds its peers by host name (``cluster serve``); nothing else changes.
+    ``overrides`` replace settings (None drops one): a container node's HTTP binds every
+    interface of its container (``cluster serve``); nothing else changes.
     """
     layout = layout or ClusterLayout(port)
     settings: dict[str, object] = {
