@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,26 @@ def beir_mini() -> Path:
 def shipped_model() -> Path:
     """The document encoder the package ships (ONNX, tokenizer.json, idf.json)."""
     return default_model_dir()
+
+
+CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture(scope="session")
+def cli() -> CliRunner:
+    """Run ``opensearch-sparse ARGS...`` in a fresh interpreter, as a user would; the result
+    (exit status, stdout, stderr) is for the test to judge."""
+
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "opensearch_sparse", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,10 @@ import pytest
 from opensearch_sparse.corpus import Document
 from opensearch_sparse.ingest import create_index, ingest
 
+#: The session fixture ``cli`` (tests/conftest.py): runs the CLI in a fresh interpreter.
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
 MARKUP = ["a [/] closing tag", "dict[str, int] is a type", "field [text_sparse] of type [x]"]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opensearch_sparse", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -82,13 +74,13 @@ def test_documents_already_there_do_not_hide_a_missing_one(local_cluster: Any, i
 
 
 def test_cli_over_long_id_line_is_named_and_the_rest_stored(
-    local_cluster: Any, index: str, tmp_path: Path
+    cli: Cli, local_cluster: Any, index: str, tmp_path: Path
 ) -> None:
     lines = [json.dumps({"_id": str(i), "text": f"good {i}"}) for i in range(20)]
     lines.insert(5, json.dumps({"_id": "z" * 600, "text": "too long an id"}))
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("\n".join(lines) + "\n")
-    proc = _cli("ingest", index, str(corpus), "--url", local_cluster.url)
+    proc = cli("ingest", index, str(corpus), "--url", local_cluster.url)
     assert proc.returncode == 1
     assert "line 6" in proc.stderr and "600 bytes" in proc.stderr
     assert "20 documents sent, 0 failed, 20 of them stored" in proc.stderr
@@ -97,22 +89,22 @@ def test_cli_over_long_id_line_is_named_and_the_rest_stored(
 
 
 def test_markup_in_documents_is_printed_literally(
-    local_cluster: Any, index: str, tmp_path: Path, shipped_model: Path
+    cli: Cli, local_cluster: Any, index: str, tmp_path: Path, shipped_model: Path
 ) -> None:
     corpus = tmp_path / "corpus.jsonl"
     rows = [{"_id": f"m{i}", "title": t, "text": "markup wing"} for i, t in enumerate(MARKUP)]
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     local = ["--encode", "local", "--model", str(shipped_model)]
-    assert _cli("ingest", index, str(corpus), *local, "--url", local_cluster.url).returncode == 0
+    assert cli("ingest", index, str(corpus), *local, "--url", local_cluster.url).returncode == 0
     for mode in ("bm25", "sparse"):
-        proc = _cli("search", index, "markup wing", "--mode", mode, "--url", local_cluster.url)
+        proc = cli("search", index, "markup wing", "--mode", mode, "--url", local_cluster.url)
         assert proc.returncode == 0, proc.stderr
         for title in MARKUP:
             assert title in proc.stdout, (mode, proc.stdout)
 
 
 def test_cli_pipeline_failure_fails_alone_with_its_line(
-    local_cluster: Any, index: str, tmp_path: Path
+    cli: Cli, local_cluster: Any, index: str, tmp_path: Path
 ) -> None:
     """A document the index's pipeline refuses (here a `fail` processor, as a model or script
     failure would) is named with its line and the server's words; the others are stored."""
@@ -137,7 +129,7 @@ def test_cli_pipeline_failure_fails_alone_with_its_line(
         lines[4] = json.dumps({"_id": "p4", "text": "poison"})
         corpus = tmp_path / "corpus.jsonl"
         corpus.write_text("\n".join(lines) + "\n")
-        proc = _cli("ingest", index, str(corpus), "--batch-size", "64", "--url", local_cluster.url)
+        proc = cli("ingest", index, str(corpus), "--batch-size", "64", "--url", local_cluster.url)
         assert proc.returncode == 1
         assert "failed: line 5 (id p4): fail_processor_exception: poisoned field [text]" in (
             proc.stderr
@@ -150,12 +142,14 @@ def test_cli_pipeline_failure_fails_alone_with_its_line(
         client.ingest.delete_pipeline(id=pipeline)
 
 
-def test_cli_unknown_index_is_named_not_a_traceback(local_cluster: Any, tmp_path: Path) -> None:
+def test_cli_unknown_index_is_named_not_a_traceback(
+    cli: Cli, local_cluster: Any, tmp_path: Path
+) -> None:
     missing = f"test-missing-{uuid.uuid4().hex[:8]}"
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(json.dumps({"_id": "1", "text": "wing"}) + "\n")
     for args in (("ingest", missing, str(corpus)), ("search", missing, "wing", "--mode", "bm25")):
-        proc = _cli(*args, "--url", local_cluster.url)
+        proc = cli(*args, "--url", local_cluster.url)
         assert proc.returncode == 1, (args, proc.stderr)
         assert "error:" in proc.stderr and missing in proc.stderr, proc.stderr
         assert "fix:" in proc.stderr and "index create" in proc.stderr, proc.stderr
@@ -163,9 +157,9 @@ def test_cli_unknown_index_is_named_not_a_traceback(local_cluster: Any, tmp_path
 
 
 def test_cli_unknown_server_encode_model_is_not_called_a_missing_index(
-    local_cluster: Any, index: str
+    cli: Cli, local_cluster: Any, index: str
 ) -> None:
-    proc = _cli(
+    proc = cli(
         "search", index, "wing", "--server-encode", "no-such-model", "--url", local_cluster.url
     )
     assert proc.returncode == 1
@@ -175,13 +169,13 @@ def test_cli_unknown_server_encode_model_is_not_called_a_missing_index(
 
 
 def test_cli_duplicate_id_is_named_not_silently_replaced(
-    local_cluster: Any, index: str, tmp_path: Path
+    cli: Cli, local_cluster: Any, index: str, tmp_path: Path
 ) -> None:
     lines = [json.dumps({"_id": f"d{i}", "text": f"doc {i}"}) for i in range(6)]
     lines.append(json.dumps({"_id": "d2", "text": "a second document with id d2"}))
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("\n".join(lines) + "\n")
-    proc = _cli("ingest", index, str(corpus), "--url", local_cluster.url)
+    proc = cli("ingest", index, str(corpus), "--url", local_cluster.url)
     assert proc.returncode == 1  # line 3's document is not in the index
     assert "duplicate: line 7 (id d2): an earlier line has the same _id" in proc.stderr
     assert "7 lines read, 0 bad lines skipped, 1 with a duplicate _id" in proc.stderr

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,9 @@ from opensearch_sparse.model_package import ModelPackage, load_tokenizer, packag
 from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.schema import SPARSE_FIELD
 from opensearch_sparse.search import SparseSearch
+
+#: The session fixture ``cli`` (tests/conftest.py): runs the CLI in a fresh interpreter.
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 QUERIES = [
     "Prime minister Canada nicknamed Silver-Tongued Laurier longest unbroken term",
@@ -131,39 +133,31 @@ def test_server_side_tokenizer_matches_client_encoding(
         assert a == b
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opensearch_sparse", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_cli_search_prints_table_and_times(
-    local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
+    cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
 ) -> None:
     conn = ["--url", local_cluster.url, "--model", str(onnx_zip), "--idf", str(idf_file)]
-    proc = _cli("search", index, QUERIES[1], "--mode", "hybrid", "-k", "3", *conn)
+    proc = cli("search", index, QUERIES[1], "--mode", "hybrid", "-k", "3", *conn)
     assert proc.returncode == 0, proc.stderr
     assert "hybrid: 3 hits" in proc.stdout
     assert "server took" in proc.stdout
-    proc = _cli("search", index, "", "--json", *conn)
+    proc = cli("search", index, "", "--json", *conn)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["reason"] == "the query is empty"
 
 
 def test_cli_search_defaults_to_the_shipped_model_and_its_general_idf(
-    local_cluster: Any, index: str
+    cli: Cli, local_cluster: Any, index: str
 ) -> None:
-    proc = _cli("search", index, QUERIES[1], "-k", "3", "--url", local_cluster.url)
+    proc = cli("search", index, QUERIES[1], "-k", "3", "--url", local_cluster.url)
     assert proc.returncode == 0, proc.stderr
     assert "sparse: 3 hits" in proc.stdout
     assert "general IDF table" in proc.stderr and f"idf build --index {index}" in proc.stderr
 
 
-def test_cli_ingest_reports_bad_lines(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:
+def test_cli_ingest_reports_bad_lines(
+    cli: Cli, local_cluster: Any, onnx_zip: Path, tmp_path: Path
+) -> None:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_bytes(
         b'{"_id": "1", "text": "wing flutter"}\n{broken\n{"_id": "2", "text": 5}\n'
@@ -171,9 +165,9 @@ def test_cli_ingest_reports_bad_lines(local_cluster: Any, onnx_zip: Path, tmp_pa
     )
     name = f"test-cli-{uuid.uuid4().hex[:8]}"
     conn = ["--url", local_cluster.url]
-    assert _cli("index", "create", name, *conn).returncode == 0
+    assert cli("index", "create", name, *conn).returncode == 0
     try:
-        fail = _cli(
+        fail = cli(
             "ingest",
             name,
             str(corpus),
@@ -188,7 +182,7 @@ def test_cli_ingest_reports_bad_lines(local_cluster: Any, onnx_zip: Path, tmp_pa
         assert fail.returncode == 1
         assert "corpus.jsonl:2: invalid JSON" in fail.stderr
         assert "Traceback" not in fail.stderr
-        skip = _cli(
+        skip = cli(
             "ingest", name, str(corpus), "--encode", "local", "--model", str(onnx_zip), *conn
         )
         # The good lines are stored, and the exit status still says not every line made it.
@@ -202,10 +196,10 @@ def test_cli_ingest_reports_bad_lines(local_cluster: Any, onnx_zip: Path, tmp_pa
 
 
 def test_cli_idf_from_index_equals_idf_from_corpus(
-    local_cluster: Any, index: str, onnx_zip: Path, docs: list[Document], tmp_path: Path
+    cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, docs: list[Document], tmp_path: Path
 ) -> None:
     out = tmp_path / "idf.json"
-    proc = _cli(
+    proc = cli(
         "idf",
         "build",
         "--tokenizer",
