@@ -119,7 +119,17 @@ class MLCommons:
             hits: list[dict[str, Any]] = self.ml.search_models(body=body)["hits"]["hits"]
         except NotFoundError:  # no model index yet
             return []
-        return hits
+        # Search is near-real-time: a model that has just become REGISTERED can still show
+        # REGISTERING there for up to a refresh interval, and would be deleted as a cut-off
+        # upload. GET is real-time, so the state that decides reuse or deletion comes from it.
+        fresh = []
+        for hit in hits:
+            try:
+                source = self.ml.get_model(model_id=hit["_id"])
+            except NotFoundError:  # deleted since the search
+                continue
+            fresh.append({"_id": hit["_id"], "_source": source})
+        return fresh
 
     def register(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,12 @@ from opensearch_sparse.model_package import ModelPackage
 
 
 def _variant(zip_path: Path, tmp_path: Path) -> ModelPackage:
-    """The same model with other bytes (a zip comment), so its hash is new to the cluster."""
+    """The same model with other bytes (a random zip comment), so its hash is new to the
+    cluster: the test node's data outlives a test run, and ``tmp_path``'s name repeats."""
     copy = tmp_path / "variant.zip"
     shutil.copy(zip_path, copy)
     with zipfile.ZipFile(copy, "a") as archive:
-        archive.comment = tmp_path.name.encode()
+        archive.comment = uuid.uuid4().hex.encode()
     return ModelPackage.open(copy)
 
 
@@ -62,7 +64,8 @@ def test_a_cut_off_upload_is_deleted_not_reused(
         assert ml.get(model_id).state == "REGISTERED"
         assert ml.register(package) == (model_id, True)
     finally:
-        ml.delete(model_id)
+        for leftover in {model_id, *ml.stale_by_hash(package.sha256)}:
+            ml.delete(leftover)
 
 
 def test_register_changes_no_cluster_setting_unless_asked(
