@@ -79,13 +79,16 @@ def cli() -> CliRunner:
     """Run ``opensearch-sparse ARGS...`` in a fresh interpreter, as a user would; the result
     (exit status, stdout, stderr) is for the test to judge."""
 
-    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout: float = 300, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "opensearch_sparse", *args],
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
+            cwd=cwd,
         )
 
     return run

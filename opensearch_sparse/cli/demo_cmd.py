@@ -62,7 +62,7 @@ def demo(
     )
     for comparison in report.comparisons:
         output.out.print(_side_by_side(comparison))
-    _summary(report, local=url is None)
+    _summary(report, url=url, shipped=model_path is None)
 
 
 def _side_by_side(c: QueryComparison) -> Table:
@@ -79,7 +79,7 @@ def _side_by_side(c: QueryComparison) -> Table:
     return table
 
 
-def _summary(report: DemoReport, *, local: bool) -> None:
+def _summary(report: DemoReport, *, url: str | None, shipped: bool) -> None:
     bm25, sparse = report.median_ms("bm25"), report.median_ms("sparse")
     output.out.print(
         f"median client latency: BM25 {bm25:.1f} ms, sparse {sparse:.1f} ms "
@@ -88,10 +88,22 @@ def _summary(report: DemoReport, *, local: bool) -> None:
         markup=False,
     )
     output.info(f"demo finished in {report.seconds:.0f}s. Next:")
-    output.info(
-        f'  opensearch-sparse search {report.index} "your question" --mode hybrid '
-        f"--model {report.package.path} --idf {report.idf_path}"
-    )
+    model = "" if shipped else f" --model {report.package.path}"
+    if url is None:
+        output.info(
+            f'  opensearch-sparse search {report.index} "your question" --mode hybrid'
+            f"{model} --idf {report.idf_path}"
+        )
+    else:
+        # The demo may have run in a container: its paths and its view of the cluster's
+        # address mean nothing on the user's machine, so the hint rebuilds the IDF table there.
+        output.info("  from your machine (add --url with the cluster's address from there):")
+        tokenizer = "" if shipped else f" --tokenizer {report.package.path}"
+        output.info(f"  opensearch-sparse idf build --index {report.index}{tokenizer}")
+        output.info(
+            f'  opensearch-sparse search {report.index} "your question" --mode hybrid{model} '
+            f"--idf idf-{report.index}.json"
+        )
     output.info("  python benchmarks/relevance.py   and   python benchmarks/latency.py")
-    if local:
+    if url is None:
         output.info("  opensearch-sparse cluster stop   (the index stays for the next start)")

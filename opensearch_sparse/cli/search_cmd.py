@@ -125,14 +125,15 @@ def idf() -> None:
     "--tokenizer",
     "tokenizer_path",
     type=click.Path(path_type=Path),
-    required=True,
-    help="Model folder or exported zip whose tokenizer.json to use",
+    default=None,
+    help="Model folder or exported zip whose tokenizer.json to use [default: the shipped model]",
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where to write idf.json [default: beside the model given to --tokenizer]",
+    help="Where to write the table [default: idf.json beside the --tokenizer model; "
+    "without --tokenizer, idf-NAME.json here]",
 )
 @click.option(
     "--index", "index_name", default=None, help="Count the documents of this index instead"
@@ -140,7 +141,7 @@ def idf() -> None:
 @connection_options
 def build(
     corpus: Path | None,
-    tokenizer_path: Path,
+    tokenizer_path: Path | None,
     out: Path | None,
     index_name: str | None,
     **conn: Any,
@@ -149,10 +150,14 @@ def build(
     once and write {token: idf} JSON to --out."""
     if (corpus is None) == (index_name is None):
         raise click.UsageError("give either CORPUS or --index NAME")
-    tokenizer = load_tokenizer(tokenizer_path)
-    if out is None:
+    if tokenizer_path is not None and out is None:
         # Kept with the model it belongs to: a folder gets it inside, a zip gets it next to it.
         out = (tokenizer_path if tokenizer_path.is_dir() else tokenizer_path.parent) / "idf.json"
+    elif out is None:
+        # Never beside the shipped model: that is the general fallback table, kept intact.
+        name = index_name if corpus is None else corpus.name.split(".")[0]
+        out = Path(f"idf-{name}.json")
+    tokenizer = load_tokenizer(tokenizer_path or default_model_dir())
     texts: Iterable[str]
     if corpus is not None:
         total = count_lines(corpus)

@@ -45,9 +45,11 @@ def compose_command() -> list[str]:
     return ["docker", "compose"]
 
 
-def _run(args: list[str], timeout: float, **kw: object) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], timeout: float, cwd: Path = REPO, **kw: object
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # type: ignore[call-overload]
-        args, capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO, **kw
+        args, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd, **kw
     )
 
 
@@ -148,9 +150,9 @@ def up(compose_env: dict[str, str]) -> Iterator[Up]:
         assert down.returncode == 0, down.stderr
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(config.ENV_PREFIX)}
-    return _run([sys.executable, "-m", "opensearch_sparse", *args], 300, env=env)
+    return _run([sys.executable, "-m", "opensearch_sparse", *args], 300, cwd=cwd, env=env)
 
 
 def _search(mode: str, query: str) -> dict:
@@ -170,11 +172,19 @@ def _check_search_from_host(replicas: int) -> None:
     assert bm25["hits"] and any("gzip" in h["doc_id"] for h in bm25["hits"]), bm25
 
 
-def test_compose_up_runs_the_demo_and_the_host_searches(up: Up) -> None:
+def test_compose_up_runs_the_demo_and_the_host_searches(up: Up, tmp_path: Path) -> None:
     compose, _ = up("docker-compose.yml")
     logs = compose.logs("demo", 5000)
     assert "deployed" in logs and "documents stored" in logs, logs[-6000:]
     _check_search_from_host(replicas=0)
+    # The demo's hint, followed on the host: no container path in it, and it works here.
+    assert f"opensearch-sparse idf build --index {INDEX}\n" in logs, logs[-2000:]
+    assert "--model" not in logs, logs[-2000:]
+    built = _cli("idf", "build", "--index", INDEX, "--url", URL, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    idf = str(tmp_path / f"idf-{INDEX}.json")
+    proc = _cli("search", INDEX, "compress data with gzip", "--json", "--url", URL, "--idf", idf)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["hits"], proc.stderr
 
 
 def test_three_node_compose_replicates_the_demo(up: Up) -> None:

@@ -102,3 +102,20 @@ def test_huge_query_keeps_the_heaviest_tokens(tokenizer) -> None:  # type: ignor
 def test_missing_tokenizer_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ModelPackageError, match=r"no readable tokenizer\.json"):
         load_tokenizer(tmp_path)
+
+
+def test_build_without_tokenizer_keeps_the_shipped_table(
+    tmp_path: Path,
+    shipped_model: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    corpus = tmp_path / "notes.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"_id": str(i), "text": t}) + "\n" for i, t in enumerate(DOCS))
+    )
+    shipped = (shipped_model / "idf.json").read_bytes()
+    proc = cli("idf", "build", str(corpus), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = IdfTable.load(tmp_path / "idf-notes.json")
+    assert table["wing"] == pytest.approx(idf_value(3, 2))  # the shipped model's tokenizer
+    assert (shipped_model / "idf.json").read_bytes() == shipped
