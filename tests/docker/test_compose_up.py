@@ -11,17 +11,21 @@ Wall times (build, up, up to the demo's exit) are printed: pytest -s shows them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 import requests
+import yaml
 
 from opensearch_sparse import config
 from opensearch_sparse.cluster.layout import ClusterLayout
@@ -201,3 +205,29 @@ def test_three_node_compose_replicates_the_demo(up: Up) -> None:
 def test_compose_files_are_valid(file: str, compose_env: dict[str, str]) -> None:
     proc = _run([*compose_command(), "-f", file, "config", "-q"], 120, env=compose_env)
     assert proc.returncode == 0, proc.stderr
+
+
+#: The Compose Specification's JSON schema as `docker compose` v2 validates files with it
+#: (compose-go), fetched from the Go module proxy: no v2 runs on the test machines.
+COMPOSE_GO = "https://proxy.golang.org/github.com/compose-spec/compose-go/v2/@v/v2.16.2.zip"
+SCHEMA_MEMBER = "github.com/compose-spec/compose-go/v2@v2.16.2/schema/compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def compose_spec() -> jsonschema.protocols.Validator:
+    fetched = requests.get(COMPOSE_GO, timeout=120)
+    assert fetched.status_code == 200, f"cannot fetch {COMPOSE_GO}: {fetched.status_code}"
+    with zipfile.ZipFile(io.BytesIO(fetched.content)) as module:
+        schema = json.loads(module.read(SCHEMA_MEMBER))
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+@pytest.mark.parametrize("file", ["docker-compose.yml", "docker-compose.cluster.yml"])
+def test_compose_files_follow_the_compose_specification(
+    file: str, compose_spec: jsonschema.protocols.Validator
+) -> None:
+    doc = yaml.safe_load((REPO / file).read_text())
+    assert [e.message for e in compose_spec.iter_errors(doc)] == []
+    service = next(iter(doc["services"]))
+    doc["services"][service]["restart_policy"] = "always"  # not a service key: v2 refuses the file
+    assert list(compose_spec.iter_errors(doc))
