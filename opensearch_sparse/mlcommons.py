@@ -95,11 +95,6 @@ class MLCommons:
         )
         return str(created["model_group_id"])
 
-    def find_by_hash(self, sha256: str) -> ModelInfo | None:
-        """A healthy registered model whose content hash is ``sha256`` (reused, not uploaded)."""
-        usable = [h for h in self._by_hash(sha256) if _state(h) in REUSABLE_STATES]
-        return _info(usable[0]) if usable else None
-
     def stale_by_hash(self, sha256: str) -> list[str]:
         """Ids of models with this hash that must not be reused: an upload that was cut off
         (still ``REGISTERING``), or a failed registration or deploy."""
@@ -140,10 +135,12 @@ class MLCommons:
         progress: Status = quiet,
     ) -> tuple[str, bool]:
         """Register the zip (chunked upload); returns (model_id, reused)."""
-        existing = self.find_by_hash(package.sha256)
-        if existing:
-            return existing.model_id, True
-        for stale in self.stale_by_hash(package.sha256):
+        # A healthy model with this hash is reused; otherwise every one found is stale.
+        found = self._by_hash(package.sha256)
+        usable = [h for h in found if _state(h) in REUSABLE_STATES]
+        if usable:
+            return str(usable[0]["_id"]), True
+        for stale in (str(h["_id"]) for h in found):
             progress(f"deleting model {stale}: an earlier upload of this zip that never finished")
             self.delete(stale)
         group_id = self.model_group(group)
