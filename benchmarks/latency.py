@@ -7,6 +7,7 @@ QPS, the index sizes, and the machine's load while it ran.
     python benchmarks/latency.py                                   # 64k Debian descriptions
     python benchmarks/latency.py --corpus ../shared/data/scale/pypi-summaries.jsonl.gz
     python benchmarks/latency.py --prune max_ratio:0.1 --modes bm25 sparse seismic
+    python benchmarks/latency.py --prune alpha_mass:0.8 --min-idf 1 --no-source
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ def main() -> None:
     parser.add_argument("--prune", default=None, metavar="TYPE:VALUE", help="document pruning")
     parser.add_argument("--top-n", type=int, default=10, help="SEISMIC query tokens used")
     parser.add_argument(
+        "--min-idf", type=float, default=0.0, help="drop query tokens at or below this IDF"
+    )
+    parser.add_argument(
         "--no-source", action="store_true", help="leave the weights out of _source (smaller)"
     )
     parser.add_argument("-k", type=int, default=10)
@@ -170,7 +174,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
         names, facts, docs, tokenizer = build(client, args, package)
-    encoder = QueryEncoder(tokenizer, IdfTable.build((d.content for d in docs), tokenizer))
+    idf = IdfTable.build((d.content for d in docs), tokenizer)
+    encoder = QueryEncoder(tokenizer, idf, min_idf=args.min_idf)
     replay = list(islice(cycle(load_queries(args.data, args.query_sets)), args.queries))
     encode_ms = []
     for text in replay:
@@ -232,7 +237,8 @@ def main() -> None:
         f"{package.sha256[:12]})\n\n"
         f"{args.rounds} rounds x {args.queries} queries per mode and client count, modes "
         f"interleaved; ratios are per round (median, min-max). Every index force-merged to one "
-        f"segment{'; documents pruned ' + args.prune if args.prune else ''}.\n\n"
+        f"segment{'; documents pruned ' + args.prune if args.prune else ''}"
+        f"{f'; query tokens with IDF <= {args.min_idf:g} dropped' if args.min_idf else ''}.\n\n"
         + markdown_table(header, rows)
         + "\n"
         + sizes
@@ -250,6 +256,7 @@ def main() -> None:
             "corpus": str(args.corpus),
             "documents": len(docs),
             "prune": args.prune,
+            "min_idf": args.min_idf,
             "indices": facts,
             "encode": encode,
             "load": load.report(),

@@ -1,12 +1,14 @@
 """Every cost lever of sparse search, for relevance and latency on one node: document pruning
 (the ``sparse_encoding`` processor's four prune types, applied to the same cached vectors), a
-query-side token cap, the two-phase search processor, and a SEISMIC ``sparse_vector`` index,
-beside BM25 (``english`` analyzer) on a BM25-only index.
+query-side token cap, dropping common query tokens (IDF at or below a floor), the two-phase
+search processor, and a SEISMIC ``sparse_vector`` index, beside BM25 (``english`` analyzer) on
+a BM25-only index.
 
 Relevance: NDCG@10 on each BEIR set under ``--data``; SEISMIC also gets recall@10 against exact
 search; two-phase gets how often its top 10 (ids and scores) equal exact search's. The chosen
 pruning is the one with the fewest tokens per document whose average NDCG@10 stays within 1% of
-unpruned (chosen on these sets; say so when quoting it). Latency: the same levers on
+unpruned (chosen on these sets; say so when quoting it); the IDF floor is chosen the same way
+(the highest floor within 1%). Latency: the same levers, and the two choices together, on
 ``--corpus`` (default: the 64k Debian descriptions), modes interleaved in rounds.
 
     python benchmarks/levers.py                  # four dev sets + 64k latency
@@ -62,13 +64,22 @@ PRUNES = (
     "abs_value:0.4",
 )
 CAPS = (4, 8, 16)
+MIN_IDFS = (0.5, 1.0, 2.0)
 SEISMIC = SparseIndex(kind="seismic", approximate_threshold=0)
 ANN = AnnParams(top_n=10, heap_factor=1.0)
 WITHIN = 0.99  # pruning may cost at most 1% of unpruned NDCG@10
 
 
-def searchers(client: Any, indices: dict[str, str], tokenizer: Any, idf: IdfTable) -> dict:
-    """Every (index, query-side setting) this benchmark compares, by name."""
+def searchers(
+    client: Any,
+    indices: dict[str, str],
+    tokenizer: Any,
+    idf: IdfTable,
+    min_idfs: tuple[float, ...] = MIN_IDFS,
+    chosen: tuple[str, float] | None = None,
+) -> dict:
+    """Every (index, query-side setting) this benchmark compares, by name; ``chosen`` adds the
+    chosen pruned index searched with the chosen IDF floor."""
     full = QueryEncoder(tokenizer, idf)
     out = {
         "bm25": (SparseSearch(client, indices["bm25"], full), "bm25", False),
@@ -79,6 +90,17 @@ def searchers(client: Any, indices: dict[str, str], tokenizer: Any, idf: IdfTabl
     for cap in CAPS:
         capped = QueryEncoder(tokenizer, idf, max_tokens=cap)
         out[f"cap-{cap}"] = (SparseSearch(client, indices["exact"], capped), "sparse", False)
+    for floor in min_idfs:
+        common = QueryEncoder(tokenizer, idf, min_idf=floor)
+        out[f"min-idf-{floor:g}"] = (
+            SparseSearch(client, indices["exact"], common),
+            "sparse",
+            False,
+        )
+    if chosen is not None:
+        index, floor = chosen
+        both = QueryEncoder(tokenizer, idf, min_idf=floor)
+        out["chosen"] = (SparseSearch(client, indices[index], both), "sparse", False)
     for name, index in indices.items():
         if name.startswith("prune "):
             out[name] = (SparseSearch(client, index, full), "sparse", False)
@@ -160,14 +182,25 @@ def _two_phase(exact: dict[str, list], two: dict[str, list]) -> dict[str, float]
     return {"same_top10": same / max(n, 1), "max_score_shortfall": shortfall}
 
 
+def _average(results: dict[str, Any], name: str) -> float:
+    return sum(r["ndcg@10"][name] for r in results.values()) / len(results)
+
+
+def choose_min_idf(results: dict[str, Any]) -> float:
+    """The highest IDF floor whose average NDCG@10 is within 1% of the full query (0: none)."""
+    base = _average(results, "sparse")
+    ok = [f for f in MIN_IDFS if _average(results, f"min-idf-{f:g}") >= WITHIN * base]
+    return max(ok, default=0.0)
+
+
 def choose_pruning(results: dict[str, Any], prunes: list[Pruning]) -> dict[str, Any]:
     """The setting with the fewest tokens per document whose average NDCG@10 is within 1%."""
     sets = list(results)
-    base = sum(results[s]["ndcg@10"]["sparse"] for s in sets) / len(sets)
+    base = _average(results, "sparse")
     rows = []
     for prune in prunes:
         name = f"prune {prune.label}"
-        avg = sum(results[s]["ndcg@10"][name] for s in sets) / len(sets)
+        avg = _average(results, name)
         tokens = sum(results[s]["indices"][name]["tokens_per_doc"] for s in sets) / len(sets)
         rows.append((name, avg, tokens))
     ok = [r for r in rows if r[1] >= WITHIN * base]
@@ -181,7 +214,7 @@ def choose_pruning(results: dict[str, Any], prunes: list[Pruning]) -> dict[str, 
 
 
 def latency(
-    client: Any, args: Any, package: ModelPackage, chosen: Pruning | None
+    client: Any, args: Any, package: ModelPackage, chosen: Pruning | None, floor: float
 ) -> dict[str, Any]:
     docs = read_docs(args.corpus, args.latency_limit)
     vectors = encoded_corpus(docs, package, args.corpus)
@@ -210,8 +243,10 @@ def latency(
             sparse=SparseIndex(store_source=False),
         )
     idf = IdfTable.build((d.content for d in docs), tokenizer)
+    both = (f"prune {chosen.label}" if chosen else "exact", floor)
     modes: dict[str, Mode] = {}
-    for name, (searcher, mode, two_phase) in searchers(client, indices, tokenizer, idf).items():
+    pairs = searchers(client, indices, tokenizer, idf, chosen=both)
+    for name, (searcher, mode, two_phase) in pairs.items():
         modes[name] = _mode(searcher, mode, two_phase, args.k)
     replay = list(islice(cycle(_queries(args.data, args.sets)), args.queries))
     with LoadMonitor() as load:
@@ -274,8 +309,9 @@ def main() -> None:
                 name: relevance_set(client, args.data / name, package, prunes) for name in args.sets
             }
         choice = choose_pruning(relevance, prunes)
+        choice["min_idf"] = choose_min_idf(relevance)
         chosen = Pruning.parse(choice["chosen"].split(" ", 1)[1]) if choice["chosen"] else None
-        lat = latency(client, args, package, chosen)
+        lat = latency(client, args, package, chosen, choice["min_idf"])
     markdown = render(relevance, choice, lat, args, package) + rel_load.markdown()
     args.out.mkdir(parents=True, exist_ok=True)
     plot(relevance, lat, args.out / "levers.png")
@@ -323,7 +359,8 @@ def render(
     )
     md += (
         f"\nChosen pruning (fewest tokens with average NDCG@10 >= {WITHIN:.2f} x unpruned, "
-        f"chosen on these four sets): **{choice['chosen']}**.\n"
+        f"chosen on these sets): **{choice['chosen']}**; chosen IDF floor (the highest within "
+        f"the same margin): **{choice['min_idf']:g}**. Latency mode `chosen` uses both.\n"
     )
     size_rows = []
     for s in sets:

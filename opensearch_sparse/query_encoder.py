@@ -38,13 +38,22 @@ class QueryEncoder:
     """Text -> ``{token: idf}`` for ``neural_sparse.query_tokens``."""
 
     def __init__(
-        self, tokenizer: Tokenizer, idf: IdfTable, *, max_tokens: int = MAX_QUERY_TOKENS
+        self,
+        tokenizer: Tokenizer,
+        idf: IdfTable,
+        *,
+        max_tokens: int = MAX_QUERY_TOKENS,
+        min_idf: float = 0.0,
     ) -> None:
+        """``min_idf`` drops query tokens at or below that IDF: near-stop-words whose posting
+        lists are the longest in an expanded index but which add almost nothing to a score
+        (the sparse counterpart of the ``english`` analyzer's stop list)."""
         self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.idf = idf
         self.max_tokens = max_tokens
+        self.min_idf = min_idf
         self._special = {
             int(i) for i, t in self.tokenizer.get_added_tokens_decoder().items() if t.special
         }
@@ -72,9 +81,13 @@ class QueryEncoder:
             weight = min(self.idf[token], MAX_QUERY_WEIGHT)
             if weight > 0:
                 weights[token] = weight
-        dropped = 0
+        # A query made only of common tokens ("the who") still searches with all of them.
+        common = {t for t, w in weights.items() if w <= self.min_idf}
+        dropped = len(common) if len(common) < len(weights) else 0
+        if dropped:
+            weights = {t: w for t, w in weights.items() if t not in common}
         if len(weights) > self.max_tokens:
-            dropped = len(weights) - self.max_tokens
+            dropped += len(weights) - self.max_tokens
             kept = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_tokens]
             weights = dict(kept)
         return EncodedQuery(weights, dropped)

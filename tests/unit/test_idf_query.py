@@ -99,6 +99,17 @@ def test_huge_query_keeps_the_heaviest_tokens(tokenizer) -> None:  # type: ignor
     assert q.dropped_tokens > 0
 
 
+def test_common_tokens_are_dropped_unless_nothing_else_is_left(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    idf = IdfTable({"the": 0.3, "of": 0.5, "wing": 2.5, "who": 0.9})
+    encoder = QueryEncoder(tokenizer, idf, min_idf=1.0)
+    q = encoder.encode("the wing of the")
+    assert q.weights == {"wing": 2.5}
+    assert q.dropped_tokens == 2
+    # Only common tokens: searching with them beats searching with nothing.
+    assert encoder.encode("the who").weights == {"the": 0.3, "who": 0.9}
+    assert QueryEncoder(tokenizer, idf).encode("the wing").weights == {"the": 0.3, "wing": 2.5}
+
+
 def test_missing_tokenizer_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ModelPackageError, match=r"no readable tokenizer\.json"):
         load_tokenizer(tmp_path)
