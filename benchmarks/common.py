@@ -170,9 +170,42 @@ def fill_index(
 
 
 def force_merge(client: OpenSearch, name: str) -> None:
-    """One segment, so no index variant is measured with more (or fewer) segments than another."""
+    """One segment, so no index variant is measured with more (or fewer) segments than another.
+
+    An index whose ``_source`` leaves fields out also stores every document's full source as
+    ``_recovery_source`` (for operation-based peer recovery); merges drop it only once the
+    shard's retention leases have passed those operations, which OpenSearch renews every 30 s.
+    Merging before that measured such an index at several times its settled size, so for
+    those indices this flushes and waits for the leases first."""
+    if _source_filtered(client, name):
+        client.indices.flush(index=name, request_timeout=600)
+        _wait_for_leases(client, name)
+        # A commit counts as safe only once the global checkpoint persisted with it covers it:
+        # a second, forced flush after the wait makes the last commit safe as well.
+        client.indices.flush(index=name, params={"force": "true"}, request_timeout=600)
     client.indices.forcemerge(index=name, params={"max_num_segments": 1}, request_timeout=3600)
     client.indices.refresh(index=name)
+
+
+def _source_filtered(client: OpenSearch, name: str) -> bool:
+    source = client.indices.get_mapping(index=name)[name]["mappings"].get("_source", {})
+    return bool(source.get("excludes") or source.get("includes")) or not source.get("enabled", True)
+
+
+def _wait_for_leases(client: OpenSearch, name: str, timeout: float = 120.0) -> None:
+    """Until every retention lease of every shard retains nothing older than its last op."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = client.indices.stats(index=name, metric="docs", params={"level": "shards"})
+        caught_up = all(
+            lease["retaining_seq_no"] > shard["seq_no"]["max_seq_no"]
+            for copies in stats["indices"][name]["shards"].values()
+            for shard in copies
+            for lease in shard["retention_leases"]["leases"]
+        )
+        if caught_up or time.monotonic() > deadline:
+            return
+        time.sleep(2)
 
 
 def index_mb(client: OpenSearch, name: str) -> float:
