@@ -13,6 +13,7 @@ from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.ingest import IngestError, create_index, ingest
 from opensearch_sparse.pruning import Pruning
+from opensearch_sparse.schema import SparseIndex
 from opensearch_sparse.search import ensure_search_pipelines
 
 
@@ -40,6 +41,14 @@ def index() -> None:
     show_default=True,
     help="Copies of each shard on other nodes (1 keeps a 3-node cluster answering without one)",
 )
+@click.option(
+    "--source-weights/--no-source-weights",
+    default=True,
+    show_default=True,
+    help="Keep the sparse weights in _source. Without them the index is several times "
+    "smaller and searches the same, but the weights cannot be read back: reindex and partial "
+    "updates must encode the text again (the pipeline does; --encode local must be rerun)",
+)
 @connection_options
 def create(
     name: str,
@@ -49,6 +58,7 @@ def create(
     replace: bool,
     shards: int,
     replicas: int,
+    source_weights: bool,
     **conn: Any,
 ) -> None:
     """Create NAME: text + title for BM25, text_sparse (rank_features) for sparse search."""
@@ -62,6 +72,7 @@ def create(
         replace=replace,
         shards=shards,
         replicas=replicas,
+        sparse=SparseIndex(store_source=source_weights),
     )
     suffix = (
         f" with default pipeline {pipeline}" if pipeline else " (no pipeline: use --encode local)"

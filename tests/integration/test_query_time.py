@@ -155,6 +155,36 @@ def test_cli_search_defaults_to_the_shipped_model_and_its_general_idf(
     assert "general IDF table" in proc.stderr and f"idf build --index {index}" in proc.stderr
 
 
+def test_index_without_source_weights_searches_the_same(
+    cli: Cli,
+    local_cluster: Any,
+    searcher: SparseSearch,
+    query_encoder: QueryEncoder,
+    docs: list[Document],
+    onnx_zip: Path,
+) -> None:
+    """--no-source-weights keeps the weights searchable, just not readable from _source."""
+    name = f"test-nosrc-{uuid.uuid4().hex[:8]}"
+    client = local_cluster.client()
+    assert (
+        cli("index", "create", name, "--no-source-weights", "--url", local_cluster.url).returncode
+        == 0
+    )
+    try:
+        assert ingest(client, name, docs, encoder=DocumentEncoder(onnx_zip)).complete
+        source = client.indices.get_mapping(index=name)[name]["mappings"]["_source"]
+        assert source == {"excludes": [SPARSE_FIELD]}
+        stored = client.get(index=name, id=docs[0].doc_id)["_source"]
+        assert SPARSE_FIELD not in stored and stored["text"]
+        lean = SparseSearch(client, name, query_encoder)
+        for query in QUERIES:
+            expected = searcher.search(query, "sparse", k=5).hits
+            found = lean.search(query, "sparse", k=5).hits
+            assert found and [h.doc_id for h in found] == [h.doc_id for h in expected], query
+    finally:
+        client.indices.delete(index=name, ignore_unavailable=True)
+
+
 def test_cli_ingest_reports_bad_lines(
     cli: Cli, local_cluster: Any, onnx_zip: Path, tmp_path: Path
 ) -> None:
