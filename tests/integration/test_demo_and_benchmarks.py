@@ -168,7 +168,7 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     report = json.loads((tmp_path / "levers.json").read_text())
     rel = report["relevance"]["dbpedia-mini"]
     ndcg = rel["ndcg@10"]
-    for name in ("bm25", "sparse", "two-phase", "seismic", "cap-4", "prune top_k:16"):
+    for name in ("bm25", "sparse", "two-phase", "seismic", "cap-4", "min-idf-1", "prune top_k:16"):
         assert 0.0 < ndcg[name] <= 1.0, name
     # Two-phase rescoring restores exact scores for the top documents.
     assert rel["two_phase"]["same_top10"] > 0.9
@@ -176,6 +176,9 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     assert rel["indices"]["prune top_k:16"]["tokens_per_doc"] <= 16
     assert rel["indices"]["exact"]["tokens_per_doc"] > 16
     assert report["latency"]["results"]["1"]["sparse"]["rounds"]
+    # The chosen pruning and IDF floor are measured together.
+    assert report["latency"]["results"]["1"]["chosen"]["rounds"]
+    assert report["pruning_choice"]["min_idf"] in (0.0, 0.5, 1.0, 2.0)
     assert (tmp_path / "levers.png").stat().st_size > 0
 
 
@@ -216,3 +219,37 @@ def test_ingest_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     rel = report["int8_relevance"]["dbpedia-mini"]
     assert abs(rel["int8"]["ndcg@10"] - rel["fp32"]["ndcg@10"]) < 0.05
     assert (tmp_path / "ingest-dbpedia-mini.png").stat().st_size > 0
+
+
+def test_index_sizes_are_measured_after_recovery_source_is_dropped(local_cluster: Any) -> None:
+    """Leaving the weights out of ``_source`` must measure smaller than keeping them: merging
+    before the retention leases catch up would keep a full ``_recovery_source`` copy and
+    measure it several times larger instead."""
+    import numpy as np
+
+    from benchmarks.common import fill_index
+    from benchmarks.encoded import Encoded
+    from opensearch_sparse.corpus import Document
+    from opensearch_sparse.schema import SparseIndex
+
+    rng = np.random.default_rng(0)
+    n, per_doc, vocab = 3000, 40, [f"tok{i}" for i in range(5000)]
+    docs = [Document(f"d{i}", "", f"document {i} about things") for i in range(n)]
+    vectors = Encoded(
+        doc_ids=np.array([d.doc_id for d in docs]),
+        indptr=np.arange(0, (n + 1) * per_doc, per_doc),
+        ids=rng.integers(0, len(vocab), n * per_doc),
+        weights=rng.random(n * per_doc, dtype=np.float32) + 0.01,
+    )
+    client = local_cluster.client()
+    names = ["test-size-source", "test-size-nosource"]
+    try:
+        kept = fill_index(client, names[0], docs, vectors, vocab)
+        left_out = fill_index(
+            client, names[1], docs, vectors, vocab, sparse=SparseIndex(store_source=False)
+        )
+    finally:
+        for name in names:
+            client.indices.delete(index=name, ignore_unavailable=True)
+    assert left_out["documents"] == kept["documents"] == n
+    assert left_out["index_mb"] < 0.7 * kept["index_mb"], (left_out, kept)
