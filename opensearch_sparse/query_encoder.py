@@ -59,8 +59,8 @@ class QueryEncoder:
         }
 
     @classmethod
-    def from_paths(cls, model: Path, idf: Path) -> QueryEncoder:
-        return cls(load_tokenizer(model), IdfTable.load(idf))
+    def from_paths(cls, model: Path, idf: Path, *, min_idf: float = 0.0) -> QueryEncoder:
+        return cls(load_tokenizer(model), IdfTable.load(idf), min_idf=min_idf)
 
     def tokens(self, text: str) -> list[str]:
         """Distinct tokens of ``text`` as the index spells them, in first-seen order."""

@@ -146,6 +146,21 @@ def test_cli_search_prints_table_and_times(
     assert json.loads(proc.stdout)["reason"] == "the query is empty"
 
 
+def test_cli_min_idf_drops_common_query_tokens(
+    cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
+) -> None:
+    conn = ["--url", local_cluster.url, "--model", str(onnx_zip), "--idf", str(idf_file)]
+    query = "the airports of the world"
+    full = json.loads(cli("search", index, query, "--json", *conn).stdout)
+    lean = cli("search", index, query, "--json", "--min-idf", "1", *conn)
+    assert lean.returncode == 0, lean.stderr
+    kept = json.loads(lean.stdout)
+    idf = json.loads(idf_file.read_text())
+    assert "the" in full["query_tokens"] and "the" not in kept["query_tokens"]
+    assert kept["query_tokens"] == {t: w for t, w in full["query_tokens"].items() if w > 1}
+    assert idf["the"] <= 1 < idf["airports"] and kept["hits"]
+
+
 def test_cli_search_defaults_to_the_shipped_model_and_its_general_idf(
     cli: Cli, local_cluster: Any, index: str
 ) -> None:
