@@ -295,6 +295,16 @@ def model_facts(package: ModelPackage) -> dict[str, str]:
     return {"model": package.name, "model_sha256": package.sha256}
 
 
+def recall(exact: dict[str, list], approx: dict[str, list]) -> float:
+    """Mean share of exact search's top 10 that the approximate search also returns."""
+    shares = []
+    for qid, hits in exact.items():
+        if hits:
+            found = {d for d, _ in approx.get(qid, [])}
+            shares.append(sum(d in found for d, _ in hits) / len(hits))
+    return sum(shares) / max(len(shares), 1)
+
+
 def median_range(values: Sequence[float]) -> dict[str, float]:
     """Median and min-max, ignoring NaN (a ratio whose baseline was 0 ms)."""
     arr = np.asarray(values, dtype=float)

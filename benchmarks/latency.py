@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from common import (
     fill_index,
     markdown_table,
     model_facts,
+    recall,
     write_report,
 )
 from encoded import encoded_corpus, read_docs
@@ -83,8 +85,9 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
     }
     if "seismic" in args.modes:
         names["seismic"] = f"{tag}-seismic"
+        seismic = replace(SEISMIC, store_source=not args.no_source)
         facts["seismic"] = fill_index(
-            client, names["seismic"], docs, vectors, vocab, sparse=SEISMIC, prune=prune
+            client, names["seismic"], docs, vectors, vocab, sparse=seismic, prune=prune
         )
     return names, facts, docs, tokenizer
 
@@ -106,6 +109,20 @@ def modes_for(client: Any, args: Any, names: dict, encoder: QueryEncoder) -> dic
         "seismic": lambda: make(names["seismic"], "sparse", AnnParams(top_n=args.top_n)),
     }
     return {m: table[m]() for m in args.modes}
+
+
+def seismic_recall(
+    client: Any, names: dict, encoder: QueryEncoder, queries: list[str], args: Any
+) -> float:
+    """Recall@k of the SEISMIC index against exact search over the distinct replay queries."""
+    exact = SparseSearch(client, names["sparse"], encoder)
+    approx = SparseSearch(client, names["seismic"], encoder, ann=AnnParams(top_n=args.top_n))
+    runs: dict[str, dict[str, list]] = {"exact": {}, "approx": {}}
+    for i, text in enumerate(dict.fromkeys(queries)):
+        for name, searcher in (("exact", exact), ("approx", approx)):
+            hits = searcher.search(text, "sparse", k=args.k).hits
+            runs[name][str(i)] = [(h.doc_id, h.score) for h in hits]
+    return recall(runs["exact"], runs["approx"])
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -163,7 +180,9 @@ def main() -> None:
         "--min-idf", type=float, default=0.0, help="drop query tokens at or below this IDF"
     )
     parser.add_argument(
-        "--no-source", action="store_true", help="leave the weights out of _source (smaller)"
+        "--no-source",
+        action="store_true",
+        help="leave the weights out of _source in every sparse index (smaller, faster fetch)",
     )
     parser.add_argument("-k", type=int, default=10)
     args = parser.parse_args()
@@ -191,6 +210,9 @@ def main() -> None:
             warmup=args.warmup,
             baseline="bm25",
         )
+    found = (
+        seismic_recall(client, names, encoder, replay, args) if "seismic" in args.modes else None
+    )
     rows: list[list[Any]] = []
     for clients, per_mode in results.items():
         for mode, r in per_mode.items():
@@ -242,6 +264,11 @@ def main() -> None:
         + markdown_table(header, rows)
         + "\n"
         + sizes
+        + (
+            f"\nSEISMIC recall@{args.k} against exact search: {found:.3f}.\n"
+            if found is not None
+            else ""
+        )
         + f"\nClient query encoding alone: p50 {encode['p50_ms']:.3f} ms, "
         f"p99 {encode['p99_ms']:.3f} ms per query.\n" + load.markdown()
     )
@@ -257,6 +284,7 @@ def main() -> None:
             "documents": len(docs),
             "prune": args.prune,
             "min_idf": args.min_idf,
+            "seismic_recall": found,
             "indices": facts,
             "encode": encode,
             "load": load.report(),

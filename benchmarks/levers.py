@@ -35,6 +35,7 @@ from common import (
     fill_index,
     markdown_table,
     model_facts,
+    recall,
     write_report,
 )
 from encoded import encoded_corpus, read_docs
@@ -152,19 +153,9 @@ def relevance_set(
         "queries": len(queries),
         "ndcg@10": ndcg,
         "indices": sizes,
-        "seismic_recall@10": _recall(raw["sparse"], raw["seismic"]),
+        "seismic_recall@10": recall(raw["sparse"], raw["seismic"]),
         "two_phase": _two_phase(raw["sparse"], raw["two-phase"]),
     }
-
-
-def _recall(exact: dict[str, list], approx: dict[str, list]) -> float:
-    """Mean share of exact search's top 10 that the approximate search also returns."""
-    shares = []
-    for qid, hits in exact.items():
-        if hits:
-            found = {d for d, _ in approx.get(qid, [])}
-            shares.append(sum(d in found for d, _ in hits) / len(hits))
-    return sum(shares) / max(len(shares), 1)
 
 
 def _two_phase(exact: dict[str, list], two: dict[str, list]) -> dict[str, float]:
