@@ -181,6 +181,7 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     # The chosen pruning and IDF floor are measured together.
     assert report["latency"]["results"]["1"]["chosen"]["rounds"]
     assert report["pruning_choice"]["min_idf"] in (0.0, 0.5, 1.0, 2.0)
+    assert 0.0 < report["pruning_choice"]["together_ndcg@10"]["dbpedia-mini"] <= 1.0
     assert (tmp_path / "levers.png").stat().st_size > 0
 
 
