@@ -142,7 +142,11 @@ def fill_index(
                     if sparse.kind == "seismic"
                     else (vocab[t] for t in ids.tolist())
                 )
-                source[SPARSE_FIELD] = dict(zip(keys, weights.tolist(), strict=True))
+                # A document pruned to nothing (alpha_mass drops a token that alone outweighs
+                # alpha of the mass, as neural-search does) goes in without the field:
+                # sparse_vector refuses an empty one.
+                if len(ids):
+                    source[SPARSE_FIELD] = dict(zip(keys, weights.tolist(), strict=True))
             yield {"_index": name, "_id": doc.doc_id, "_source": source}
 
     started = time.monotonic()
