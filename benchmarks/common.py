@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -207,7 +208,14 @@ def _wait_for_leases(client: OpenSearch, name: str, timeout: float = 120.0) -> N
             for shard in copies
             for lease in shard["retention_leases"]["leases"]
         )
-        if caught_up or time.monotonic() > deadline:
+        if caught_up:
+            return
+        if time.monotonic() > deadline:
+            print(
+                f"warning: {name}: retention leases still behind after {timeout:.0f} s; its "
+                "size may include _recovery_source",
+                file=sys.stderr,
+            )
             return
         time.sleep(2)
 
