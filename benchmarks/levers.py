@@ -7,9 +7,9 @@ a BM25-only index.
 Relevance: NDCG@10 on each BEIR set under ``--data``; SEISMIC also gets recall@10 against exact
 search; two-phase gets how often its top 10 (ids and scores) equal exact search's. The chosen
 pruning is the one with the fewest tokens per document whose average NDCG@10 stays within 1% of
-unpruned (chosen on these sets; say so when quoting it); the IDF floor is chosen the same way
-(the highest floor within 1%). Latency: the same levers, and the two choices together, on
-``--corpus`` (default: the 64k Debian descriptions), modes interleaved in rounds.
+unpruned (chosen on these sets; say so when quoting it); then the highest IDF floor that,
+searched on that pruning, keeps the same margin. Latency: the same levers, and the two choices
+together, on ``--corpus`` (default: the 64k Debian descriptions), modes interleaved in rounds.
 
     python benchmarks/levers.py                  # four dev sets + 64k latency
     python benchmarks/levers.py --sets cranfield --latency-limit 5000 --rounds 3
@@ -76,7 +76,6 @@ def searchers(
     indices: dict[str, str],
     tokenizer: Any,
     idf: IdfTable,
-    min_idfs: tuple[float, ...] = MIN_IDFS,
     chosen: tuple[str, float] | None = None,
 ) -> dict:
     """Every (index, query-side setting) this benchmark compares, by name; ``chosen`` adds the
@@ -91,7 +90,7 @@ def searchers(
     for cap in CAPS:
         capped = QueryEncoder(tokenizer, idf, max_tokens=cap)
         out[f"cap-{cap}"] = (SparseSearch(client, indices["exact"], capped), "sparse", False)
-    for floor in min_idfs:
+    for floor in MIN_IDFS:
         common = QueryEncoder(tokenizer, idf, min_idf=floor)
         out[f"min-idf-{floor:g}"] = (
             SparseSearch(client, indices["exact"], common),
@@ -152,7 +151,7 @@ def chosen_ndcg(
     client: Any, folder: Path, package: ModelPackage, prune: Pruning | None, floor: float
 ) -> float:
     """NDCG@10 of the chosen pruning and IDF floor together, on the indices ``relevance_set``
-    built for ``folder`` (each lever was chosen alone; their costs need not add up)."""
+    built for ``folder``."""
     tag = _tag(folder, package)
     tokenizer = load_tokenizer(package.path)
     idf = IdfTable.build((d.content for d in read_docs(folder, None)), tokenizer)
