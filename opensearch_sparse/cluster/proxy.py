@@ -28,6 +28,7 @@ from pathlib import Path
 import requests
 
 from opensearch_sparse import config
+from opensearch_sparse.cluster.identity import ProcessIdentity, service_uid
 from opensearch_sparse.cluster.pki import Pki, write_private
 from opensearch_sparse.cluster.process import pid_alive
 from opensearch_sparse.cluster.roles import nginx_access_map
@@ -40,6 +41,16 @@ logger = logging.getLogger(__name__)
 NGINX_PATHS = (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"))
 #: The Debian package: just the server (the -light/-full variants only add modules).
 NGINX_PACKAGE = "nginx"
+
+
+def _exit_status(code: int) -> str:
+    """Popen's return code in words: negative is the signal that ended the process."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 class ProxyError(SparseError):
@@ -216,6 +227,8 @@ class NginxProxy:
     def __init__(self, folder: Path, logs: Path) -> None:
         self.folder = folder
         self.logs = logs
+        #: Log sizes when nginx was last started here: ``new_output`` reads from there.
+        self._log_marks: dict[Path, int] = {}
 
     @property
     def conf_path(self) -> Path:
@@ -229,19 +242,22 @@ class NginxProxy:
     def error_log(self) -> Path:
         return self.logs / "proxy-error.log"
 
+    @property
+    def console_log(self) -> Path:
+        return self.logs / "proxy-console.log"
+
     def running_pid(self) -> int | None:
-        """The nginx master's pid, when it is alive and still nginx (a pid the OS reused for
-        another program after a crash must never be signalled)."""
+        """The nginx master's pid, when the process recorded at start is still alive (checked
+        like the node's: start time, boot id, owner; a pid the OS reused for another program
+        after a crash must never be signalled)."""
         try:
-            pid = int(json.loads(self.state_path.read_text()).get("pid", 0))
-        except (OSError, ValueError, AttributeError):
+            state = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
             return None
-        if not pid or not pid_alive(pid):
+        identity = ProcessIdentity.from_state(state) if isinstance(state, dict) else None
+        if identity is None or not pid_alive(identity.pid):
             return None
-        try:
-            return pid if b"nginx" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
-        except OSError:  # no /proc (not Linux): trust the state file
-            return pid
+        return identity.pid if identity.is_current(self.folder, service_uid()) else None
 
     def write_files(
         self, bind: str, port: int, backend_port: int, passwords: dict[str, str]
@@ -257,10 +273,12 @@ class NginxProxy:
         conf = render_config(self.folder, self.logs, bind, port, backend_port)
         write_private(self.conf_path, conf.encode())
 
-    def start(self, nginx: Path, owner: tuple[int, int] | None) -> None:
+    def start(self, nginx: Path, owner: tuple[int, int] | None) -> subprocess.Popen[bytes]:
         """Start nginx in the foreground of its own session (so stop() can end the whole
-        process group); as ``owner`` when the CLI runs as root."""
-        console = (self.logs / "proxy-console.log").open("ab")
+        process group); as ``owner`` when the CLI runs as root. The handle is what
+        ``wait_ready`` watches: the parent's own view of its child needs no guessing."""
+        self._log_marks = self._log_sizes()
+        console = self.console_log.open("ab")
         try:
             proc = subprocess.Popen(
                 [
@@ -283,18 +301,28 @@ class NginxProxy:
             )
         finally:
             console.close()
-        self.state_path.write_text(json.dumps({"pid": proc.pid}))
+        self.state_path.write_text(json.dumps(ProcessIdentity.of(proc.pid).to_state()))
+        return proc
 
     def wait_ready(
-        self, url: str, auth: tuple[str, str], ca: Path, timeout_s: float, progress: Status
+        self,
+        proc: subprocess.Popen[bytes],
+        url: str,
+        auth: tuple[str, str],
+        ca: Path,
+        timeout_s: float,
+        progress: Status,
     ) -> None:
         """Poll through the proxy, as the admin and verifying the certificate, until the node
-        answers; fail fast with nginx's own error when it exits."""
+        answers; fail fast with nginx's exit status and what it wrote when it exits."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.running_pid() is None:
+            code = proc.poll()
+            if code is not None:
+                self.state_path.unlink(missing_ok=True)
                 raise ProxyError(
-                    "the TLS proxy (nginx) exited during start-up: " + self.error_tail(),
+                    f"the TLS proxy (nginx) {_exit_status(code)} during start-up: "
+                    + self.new_output(),
                     f"read {self.error_log}; a taken port or an unreadable file is the usual cause",
                 )
             try:
@@ -304,22 +332,37 @@ class NginxProxy:
                 pass
             progress("waiting for the TLS proxy")
             time.sleep(0.3)
-        self.stop()
+        self.stop(started=proc)
         raise ProxyError(
-            f"the TLS proxy did not answer at {url} within {timeout_s:.0f}s: {self.error_tail()}",
+            f"the TLS proxy did not answer at {url} within {timeout_s:.0f}s: {self.new_output()}",
             f"read {self.error_log}",
         )
 
-    def error_tail(self, lines: int = 3) -> str:
-        for path in (self.error_log, self.logs / "proxy-console.log"):
-            if path.is_file() and path.stat().st_size:
-                return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-        return "(no log output)"
+    def _log_sizes(self) -> dict[Path, int]:
+        return {
+            path: path.stat().st_size if path.is_file() else 0
+            for path in (self.error_log, self.console_log)
+        }
 
-    def stop(self, timeout_s: float = 10.0) -> bool:
+    def new_output(self, lines: int = 3) -> str:
+        """The last lines nginx wrote to its error log and console since ``start`` (older
+        lines are earlier runs', and would send the reader after the wrong cause)."""
+        found: list[str] = []
+        for path in (self.error_log, self.console_log):
+            if not path.is_file():
+                continue
+            with path.open("rb") as log:
+                log.seek(self._log_marks.get(path, 0))
+                found += log.read().decode(errors="replace").strip().splitlines()
+        return " | ".join(found[-lines:]) or "(nginx wrote nothing)"
+
+    def stop(self, timeout_s: float = 10.0, started: subprocess.Popen[bytes] | None = None) -> bool:
         """Graceful shutdown (SIGQUIT lets requests in flight finish), then the process group
-        is killed if it lingers. False when it was not running."""
+        is killed if it lingers. False when it was not running. ``started``: the handle from
+        ``start``, so a start that fails never leaves an nginx behind holding the port."""
         pid = self.running_pid()
+        if pid is None and started is not None and started.poll() is None:
+            pid = started.pid
         if pid is None:
             self.state_path.unlink(missing_ok=True)
             return False

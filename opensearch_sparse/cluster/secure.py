@@ -198,6 +198,8 @@ class SecureCluster:
             progress("issuing a CA and a server certificate for this node")
             self.pki.issue(names, label=f"{socket.gethostname()} node-{port}")
         passwords = self.ensure_passwords()
+        proxy = self.proxy
+        nginx_proc = None
         try:
             self.proxy.stop()  # a proxy without its node, or pointing at an old port
             backend = self._running_backend() or self._backend(_free_loopback_port())
@@ -206,9 +208,10 @@ class SecureCluster:
                 backend.start(progress)  # owns the node folder to the service user (root)
             _hand_over(self.folder, install.service_user())
             progress("starting the TLS proxy")
-            self.proxy.start(nginx, install.service_user())
+            nginx_proc = proxy.start(nginx, install.service_user())
             self._started_here = True
-            self.proxy.wait_ready(
+            proxy.wait_ready(
+                nginx_proc,
                 self.url + "/",
                 (ADMIN, passwords[ADMIN]),
                 self.pki.ca,
@@ -216,6 +219,7 @@ class SecureCluster:
                 progress,
             )
         except BaseException:
+            proxy.stop(started=nginx_proc)
             self.stop()
             raise
         return True
