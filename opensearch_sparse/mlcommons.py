@@ -7,6 +7,7 @@ running the same command twice never piles up copies of one model.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -25,13 +26,42 @@ from opensearch_sparse.progress import Status, quiet
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 10_000_000  # ml-commons' maximum chunk size
-#: What a deploy task says when another deploy of the same model is still running.
-DUPLICATE_DEPLOY = "Duplicate deploy model task"
+#: What a deploy task says on a node where another deploy of the same model is still running,
+#: or whose update of the model document lost to that other deploy's.
+LOST_RACE = ("Duplicate deploy model task", "version conflict")
 #: States in which a model with the right hash is complete and may be reused. Anything else
 #: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
 REUSABLE_STATES = frozenset(
     {"REGISTERED", "DEPLOYING", "DEPLOYED", "PARTIALLY_DEPLOYED", "UNDEPLOYED"}
 )
+
+
+def deploy_outcome(task: dict[str, Any]) -> str:
+    """What a deploy task's state means for the caller: "done", "running", "again" (every node
+    that failed lost a race with another deploy of the same model: ask again), or the error
+    text.
+
+    ml-commons ends a deploy that failed on some nodes as COMPLETED_WITH_ERROR (the model is
+    PARTIALLY_DEPLOYED) and one that failed on all as FAILED; ``error`` is then a JSON object
+    of node id to message (TransportForwardAction). Waiting for COMPLETED alone turned a lost
+    race on a restarted 3-node cluster into a 600 s timeout.
+    """
+    state = task.get("state")
+    if state == "COMPLETED":
+        return "done"
+    if state not in ("FAILED", "COMPLETED_WITH_ERROR", "CANCELLED"):
+        return "running"
+    error = str(task.get("error", "no error message"))
+    try:
+        per_node = json.loads(error)
+    except ValueError:
+        per_node = None
+    messages = [str(m) for m in per_node.values()] if isinstance(per_node, dict) else [error]
+    if state != "CANCELLED" and all(any(m in msg for m in LOST_RACE) for msg in messages):
+        return "again"
+    if state == "COMPLETED_WITH_ERROR":
+        return f"deployed on some nodes only: {error}"
+    return error
 
 
 class ModelDeployError(SparseError):
@@ -206,19 +236,20 @@ class MLCommons:
         started = time.monotonic()
         while time.monotonic() < deadline:
             task = self.ml.get_task(task_id=task_id)
-            if task.get("state") == "COMPLETED":
+            outcome = deploy_outcome(task)
+            if outcome == "done":
                 return
-            error = str(task.get("error", "no error message"))
-            if task.get("state") == "FAILED" and DUPLICATE_DEPLOY in error:
-                # Another deploy of this model is in flight (ml-commons redeploys models by
-                # itself after a restart): let it finish, then ask again.
+            if outcome == "again":
+                # Another deploy of this model was in flight (ml-commons redeploys models by
+                # itself after a restart) and won on some nodes: let it finish, then ask again;
+                # a node that already serves the model answers at once.
                 progress("another deploy of this model is running; waiting for it")
                 time.sleep(5 * self.poll_interval_s)
                 task_id = self._start_deploy(model_id)
                 continue
-            if task.get("state") == "FAILED":
+            if outcome != "running":
                 raise ModelDeployError(
-                    f"deploy of {model_id} failed: {error}",
+                    f"deploy of {model_id} failed: {outcome}",
                     "read the node log (`opensearch-sparse cluster logs`) for the full trace",
                 )
             progress(f"deploying ({task.get('state', '?')}, {time.monotonic() - started:.0f}s)")

@@ -1,0 +1,62 @@
+"""What a deploy task's state means: the task documents below are shaped like the ones
+ml-commons 3.x writes (TransportForwardAction: COMPLETED_WITH_ERROR with a JSON object of node
+id to message when some nodes failed, FAILED when all did)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from opensearch_sparse.mlcommons import deploy_outcome
+
+DUPLICATE = "Duplicate deploy model task"
+CONFLICT = (
+    "[k4PSGqIByAYOmACA9o6Y]: version conflict, required seqNo [121], primary term [23]. "
+    "current document has seqNo [122] and primary term [23]"
+)
+
+
+def task(state: str, **errors: str) -> dict[str, object]:
+    doc: dict[str, object] = {"state": state, "task_type": "DEPLOY_MODEL"}
+    if errors:
+        doc["error"] = json.dumps(errors)
+    return doc
+
+
+@pytest.mark.parametrize("state", ["CREATED", "RUNNING"])
+def test_a_task_in_progress_is_waited_for(state: str) -> None:
+    assert deploy_outcome(task(state)) == "running"
+
+
+def test_completed_is_done() -> None:
+    assert deploy_outcome(task("COMPLETED")) == "done"
+
+
+def test_a_partial_deploy_that_lost_races_is_asked_again() -> None:
+    """The 3-node case that timed out: two nodes lost to ml-commons' own auto-redeploy."""
+    assert deploy_outcome(task("COMPLETED_WITH_ERROR", n1=DUPLICATE, n2=DUPLICATE)) == "again"
+    assert deploy_outcome(task("FAILED", n1=DUPLICATE, n2=CONFLICT, n3=DUPLICATE)) == "again"
+
+
+def test_a_plain_text_error_is_read_too() -> None:
+    assert deploy_outcome({"state": "FAILED", "error": CONFLICT}) == "again"
+    assert deploy_outcome({"state": "FAILED", "error": "model content hash mismatch"}) == (
+        "model content hash mismatch"
+    )
+
+
+def test_a_real_failure_on_some_nodes_is_an_error_that_says_so() -> None:
+    outcome = deploy_outcome(task("COMPLETED_WITH_ERROR", n1=DUPLICATE, n2="out of memory"))
+    assert outcome.startswith("deployed on some nodes only: ")
+    assert "out of memory" in outcome
+
+
+def test_a_failure_on_every_node_carries_the_servers_text() -> None:
+    outcome = deploy_outcome(task("FAILED", n1="Exceed max local model per node limit"))
+    assert "Exceed max local model per node limit" in outcome
+    assert deploy_outcome({"state": "FAILED"}) == "no error message"
+
+
+def test_a_cancelled_task_is_not_retried() -> None:
+    assert deploy_outcome(task("CANCELLED", n1=DUPLICATE)) not in ("again", "running", "done")
