@@ -8,6 +8,7 @@ QPS, the index sizes, and the machine's load while it ran.
     python benchmarks/latency.py --corpus ../shared/data/scale/pypi-summaries.jsonl.gz
     python benchmarks/latency.py --prune max_ratio:0.1 --modes bm25 sparse seismic
     python benchmarks/latency.py --prune alpha_mass:0.8 --min-idf 1 --no-source
+    python benchmarks/latency.py ... --reuse --rounds 15   # same indices, more rounds
 """
 
 from __future__ import annotations
@@ -78,16 +79,30 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
     names = {"bm25": f"{tag}-bm25", "sparse": f"{tag}-sparse"}
     exact = SparseIndex(store_source=not args.no_source)
     facts = {
-        "bm25": fill_index(client, names["bm25"], docs, None, vocab),
+        "bm25": fill_index(client, names["bm25"], docs, None, vocab, reuse=args.reuse),
         "sparse": fill_index(
-            client, names["sparse"], docs, vectors, vocab, prune=prune, sparse=exact
+            client,
+            names["sparse"],
+            docs,
+            vectors,
+            vocab,
+            prune=prune,
+            sparse=exact,
+            reuse=args.reuse,
         ),
     }
     if "seismic" in args.modes:
         names["seismic"] = f"{tag}-seismic"
         seismic = replace(SEISMIC, store_source=not args.no_source)
         facts["seismic"] = fill_index(
-            client, names["seismic"], docs, vectors, vocab, sparse=seismic, prune=prune
+            client,
+            names["seismic"],
+            docs,
+            vectors,
+            vocab,
+            sparse=seismic,
+            prune=prune,
+            reuse=args.reuse,
         )
     return names, facts, docs, tokenizer
 
@@ -183,6 +198,12 @@ def main() -> None:
         "--no-source",
         action="store_true",
         help="leave the weights out of _source in every sparse index (smaller, faster fetch)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep indices an earlier run built from the same documents, vectors and options "
+        "(rerun with more rounds without reloading)",
     )
     parser.add_argument("-k", type=int, default=10)
     args = parser.parse_args()

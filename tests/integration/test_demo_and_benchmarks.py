@@ -256,3 +256,48 @@ def test_index_sizes_are_measured_after_recovery_source_is_dropped(local_cluster
             client.indices.delete(index=name, ignore_unavailable=True)
     assert left_out["documents"] == kept["documents"] == n
     assert left_out["index_mb"] < 0.7 * kept["index_mb"], (left_out, kept)
+
+
+def test_a_benchmark_index_is_reused_only_when_built_from_the_same_inputs(
+    local_cluster: Any,
+) -> None:
+    """``latency.py --reuse`` keeps an index only when its recorded inputs match: the same
+    documents, vectors and options; other pruning, or no ``--reuse``, rebuilds it."""
+    import numpy as np
+
+    from benchmarks.common import fill_index
+    from benchmarks.encoded import Encoded
+    from opensearch_sparse.corpus import Document
+    from opensearch_sparse.pruning import Pruning
+
+    rng = np.random.default_rng(1)
+    n, per_doc, vocab = 300, 20, [f"tok{i}" for i in range(2000)]
+    docs = [Document(f"d{i}", "", f"document {i}") for i in range(n)]
+    vectors = Encoded(
+        doc_ids=np.array([d.doc_id for d in docs]),
+        indptr=np.arange(0, (n + 1) * per_doc, per_doc),
+        ids=rng.integers(0, len(vocab), n * per_doc),
+        weights=rng.random(n * per_doc, dtype=np.float32) + 0.01,
+    )
+    client = local_cluster.client()
+    name = "test-bench-reuse"
+
+    def created() -> str:
+        return str(client.indices.get_settings(index=name)[name]["settings"]["index"]["uuid"])
+
+    try:
+        first = fill_index(client, name, docs, vectors, vocab, reuse=True)
+        built = created()
+        again = fill_index(client, name, docs, vectors, vocab, reuse=True)
+        assert created() == built
+        assert again["documents"] == first["documents"] == n
+        assert again["tokens_per_doc"] == first["tokens_per_doc"] == per_doc
+        pruned = fill_index(
+            client, name, docs, vectors, vocab, prune=Pruning.parse("top_k:5"), reuse=True
+        )
+        assert created() != built and pruned["tokens_per_doc"] == 5
+        rebuilt = created()
+        fill_index(client, name, docs, vectors, vocab, prune=Pruning.parse("top_k:5"))
+        assert created() != rebuilt
+    finally:
+        client.indices.delete(index=name, ignore_unavailable=True)
