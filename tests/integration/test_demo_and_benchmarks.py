@@ -224,26 +224,35 @@ def test_ingest_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     assert (tmp_path / "ingest-dbpedia-mini.png").stat().st_size > 0
 
 
-def test_index_sizes_are_measured_after_recovery_source_is_dropped(local_cluster: Any) -> None:
-    """Leaving the weights out of ``_source`` must measure smaller than keeping them: merging
-    before the retention leases catch up would keep a full ``_recovery_source`` copy and
-    measure it several times larger instead."""
+def _random_corpus(n: int, per_doc: int, vocab_size: int, seed: int) -> tuple[Any, Any, Any]:
+    """``n`` documents with ``per_doc`` random token weights each, as the benchmarks' cached
+    vectors (``Encoded``), and the vocabulary they index."""
     import numpy as np
 
-    from benchmarks.common import fill_index
     from benchmarks.encoded import Encoded
     from opensearch_sparse.corpus import Document
-    from opensearch_sparse.schema import SparseIndex
 
-    rng = np.random.default_rng(0)
-    n, per_doc, vocab = 3000, 40, [f"tok{i}" for i in range(5000)]
+    rng = np.random.default_rng(seed)
+    vocab = [f"tok{i}" for i in range(vocab_size)]
     docs = [Document(f"d{i}", "", f"document {i} about things") for i in range(n)]
     vectors = Encoded(
         doc_ids=np.array([d.doc_id for d in docs]),
         indptr=np.arange(0, (n + 1) * per_doc, per_doc),
-        ids=rng.integers(0, len(vocab), n * per_doc),
+        ids=rng.integers(0, vocab_size, n * per_doc),
         weights=rng.random(n * per_doc, dtype=np.float32) + 0.01,
     )
+    return docs, vectors, vocab
+
+
+def test_index_sizes_are_measured_after_recovery_source_is_dropped(local_cluster: Any) -> None:
+    """Leaving the weights out of ``_source`` must measure smaller than keeping them: merging
+    before the retention leases catch up would keep a full ``_recovery_source`` copy and
+    measure it several times larger instead."""
+    from benchmarks.common import fill_index
+    from opensearch_sparse.schema import SparseIndex
+
+    docs, vectors, vocab = _random_corpus(3000, 40, 5000, seed=0)
+    n = len(docs)
     client = local_cluster.client()
     names = ["test-size-source", "test-size-nosource"]
     try:
@@ -263,22 +272,11 @@ def test_a_benchmark_index_is_reused_only_when_built_from_the_same_inputs(
 ) -> None:
     """``latency.py --reuse`` keeps an index only when its recorded inputs match: the same
     documents, vectors and options; other pruning, or no ``--reuse``, rebuilds it."""
-    import numpy as np
-
     from benchmarks.common import fill_index
-    from benchmarks.encoded import Encoded
-    from opensearch_sparse.corpus import Document
     from opensearch_sparse.pruning import Pruning
 
-    rng = np.random.default_rng(1)
-    n, per_doc, vocab = 300, 20, [f"tok{i}" for i in range(2000)]
-    docs = [Document(f"d{i}", "", f"document {i}") for i in range(n)]
-    vectors = Encoded(
-        doc_ids=np.array([d.doc_id for d in docs]),
-        indptr=np.arange(0, (n + 1) * per_doc, per_doc),
-        ids=rng.integers(0, len(vocab), n * per_doc),
-        weights=rng.random(n * per_doc, dtype=np.float32) + 0.01,
-    )
+    n, per_doc = 300, 20
+    docs, vectors, vocab = _random_corpus(n, per_doc, 2000, seed=1)
     client = local_cluster.client()
     name = "test-bench-reuse"
 
