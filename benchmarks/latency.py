@@ -93,7 +93,9 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
     }
     if "seismic" in args.modes:
         names["seismic"] = f"{tag}-seismic"
-        seismic = replace(SEISMIC, store_source=not args.no_source)
+        seismic = replace(
+            SEISMIC, store_source=not args.no_source, n_postings=args.seismic_postings
+        )
         facts["seismic"] = fill_index(
             client,
             names["seismic"],
@@ -121,9 +123,13 @@ def modes_for(client: Any, args: Any, names: dict, encoder: QueryEncoder) -> dic
         "bm25": lambda: make(names["bm25"], "bm25"),
         "sparse": lambda: make(names["sparse"], "sparse"),
         "hybrid": lambda: make(names["sparse"], "hybrid"),
-        "seismic": lambda: make(names["seismic"], "sparse", AnnParams(top_n=args.top_n)),
+        "seismic": lambda: make(names["seismic"], "sparse", ann_params(args)),
     }
     return {m: table[m]() for m in args.modes}
+
+
+def ann_params(args: Any) -> AnnParams:
+    return AnnParams(top_n=args.top_n, heap_factor=args.heap_factor)
 
 
 def seismic_recall(
@@ -131,7 +137,7 @@ def seismic_recall(
 ) -> float:
     """Recall@k of the SEISMIC index against exact search over the distinct replay queries."""
     exact = SparseSearch(client, names["sparse"], encoder)
-    approx = SparseSearch(client, names["seismic"], encoder, ann=AnnParams(top_n=args.top_n))
+    approx = SparseSearch(client, names["seismic"], encoder, ann=ann_params(args))
     runs: dict[str, dict[str, list]] = {"exact": {}, "approx": {}}
     for i, text in enumerate(dict.fromkeys(queries)):
         for name, searcher in (("exact", exact), ("approx", approx)):
@@ -191,6 +197,19 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=["bm25", "sparse"])
     parser.add_argument("--prune", default=None, metavar="TYPE:VALUE", help="document pruning")
     parser.add_argument("--top-n", type=int, default=10, help="SEISMIC query tokens used")
+    parser.add_argument(
+        "--heap-factor",
+        type=float,
+        default=1.0,
+        help="SEISMIC: visit clusters whose bound is within this factor of the k-th best "
+        "(higher: more recall, more time)",
+    )
+    parser.add_argument(
+        "--seismic-postings",
+        type=int,
+        default=None,
+        help="SEISMIC n_postings: documents kept per posting list (default 0.0005 x documents)",
+    )
     parser.add_argument(
         "--min-idf", type=float, default=0.0, help="drop query tokens at or below this IDF"
     )
@@ -286,7 +305,9 @@ def main() -> None:
         + "\n"
         + sizes
         + (
-            f"\nSEISMIC recall@{args.k} against exact search: {found:.3f}.\n"
+            f"\nSEISMIC recall@{args.k} against exact search: {found:.3f} (n_postings "
+            f"{args.seismic_postings or 'default'}, top_n {args.top_n}, heap_factor "
+            f"{args.heap_factor:g}).\n"
             if found is not None
             else ""
         )
@@ -306,6 +327,11 @@ def main() -> None:
             "prune": args.prune,
             "min_idf": args.min_idf,
             "seismic_recall": found,
+            "seismic": {
+                "n_postings": args.seismic_postings,
+                "top_n": args.top_n,
+                "heap_factor": args.heap_factor,
+            },
             "indices": facts,
             "encode": encode,
             "load": load.report(),
