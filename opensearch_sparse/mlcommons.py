@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
@@ -36,10 +36,14 @@ REUSABLE_STATES = frozenset(
 )
 
 
-def deploy_outcome(task: dict[str, Any]) -> str:
-    """What a deploy task's state means for the caller: "done", "running", "again" (every node
-    that failed lost a race with another deploy of the same model: ask again), or the error
-    text.
+#: What a deploy task's state means for the caller (``deploy_outcome``).
+DeployStatus = Literal["done", "running", "again", "failed"]
+
+
+def deploy_outcome(task: dict[str, Any]) -> tuple[DeployStatus, str]:
+    """What a deploy task's state means for the caller, with the server's error text: "done",
+    "running", "again" (every node that failed lost a race with another deploy of the same
+    model: ask again) or "failed".
 
     ml-commons ends a deploy that failed on some nodes as COMPLETED_WITH_ERROR (the model is
     PARTIALLY_DEPLOYED) and one that failed on all as FAILED; ``error`` is then a JSON object
@@ -48,9 +52,9 @@ def deploy_outcome(task: dict[str, Any]) -> str:
     """
     state = task.get("state")
     if state == "COMPLETED":
-        return "done"
+        return "done", ""
     if state not in ("FAILED", "COMPLETED_WITH_ERROR", "CANCELLED"):
-        return "running"
+        return "running", ""
     error = str(task.get("error", "no error message"))
     try:
         per_node = json.loads(error)
@@ -58,10 +62,10 @@ def deploy_outcome(task: dict[str, Any]) -> str:
         per_node = None
     messages = [str(m) for m in per_node.values()] if isinstance(per_node, dict) else [error]
     if state != "CANCELLED" and all(any(m in msg for m in LOST_RACE) for msg in messages):
-        return "again"
+        return "again", error
     if state == "COMPLETED_WITH_ERROR":
-        return f"deployed on some nodes only: {error}"
-    return error
+        return "failed", f"deployed on some nodes only: {error}"
+    return "failed", error
 
 
 class ModelDeployError(SparseError):
@@ -236,7 +240,7 @@ class MLCommons:
         started = time.monotonic()
         while time.monotonic() < deadline:
             task = self.ml.get_task(task_id=task_id)
-            outcome = deploy_outcome(task)
+            outcome, error = deploy_outcome(task)
             if outcome == "done":
                 return
             if outcome == "again":
@@ -247,9 +251,9 @@ class MLCommons:
                 time.sleep(5 * self.poll_interval_s)
                 task_id = self._start_deploy(model_id)
                 continue
-            if outcome != "running":
+            if outcome == "failed":
                 raise ModelDeployError(
-                    f"deploy of {model_id} failed: {outcome}",
+                    f"deploy of {model_id} failed: {error}",
                     "read the node log (`opensearch-sparse cluster logs`) for the full trace",
                 )
             progress(f"deploying ({task.get('state', '?')}, {time.monotonic() - started:.0f}s)")

@@ -201,9 +201,9 @@ class SecureCluster:
         proxy = self.proxy
         nginx_proc = None
         try:
-            self.proxy.stop()  # a proxy without its node, or pointing at an old port
+            proxy.stop()  # a proxy without its node, or pointing at an old port
             backend = self._running_backend() or self._backend(_free_loopback_port())
-            self.proxy.write_files(self.bind, port, backend.config.port, passwords)
+            proxy.write_files(self.bind, port, backend.config.port, passwords)
             if not backend.is_running():
                 backend.start(progress)  # owns the node folder to the service user (root)
             _hand_over(self.folder, install.service_user())

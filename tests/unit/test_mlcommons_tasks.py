@@ -26,37 +26,39 @@ def task(state: str, **errors: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("state", ["CREATED", "RUNNING"])
 def test_a_task_in_progress_is_waited_for(state: str) -> None:
-    assert deploy_outcome(task(state)) == "running"
+    assert deploy_outcome(task(state)) == ("running", "")
 
 
 def test_completed_is_done() -> None:
-    assert deploy_outcome(task("COMPLETED")) == "done"
+    assert deploy_outcome(task("COMPLETED")) == ("done", "")
 
 
 def test_a_partial_deploy_that_lost_races_is_asked_again() -> None:
     """The 3-node case that timed out: two nodes lost to ml-commons' own auto-redeploy."""
-    assert deploy_outcome(task("COMPLETED_WITH_ERROR", n1=DUPLICATE, n2=DUPLICATE)) == "again"
-    assert deploy_outcome(task("FAILED", n1=DUPLICATE, n2=CONFLICT, n3=DUPLICATE)) == "again"
+    assert deploy_outcome(task("COMPLETED_WITH_ERROR", n1=DUPLICATE, n2=DUPLICATE))[0] == "again"
+    assert deploy_outcome(task("FAILED", n1=DUPLICATE, n2=CONFLICT, n3=DUPLICATE))[0] == "again"
 
 
 def test_a_plain_text_error_is_read_too() -> None:
-    assert deploy_outcome({"state": "FAILED", "error": CONFLICT}) == "again"
+    assert deploy_outcome({"state": "FAILED", "error": CONFLICT}) == ("again", CONFLICT)
     assert deploy_outcome({"state": "FAILED", "error": "model content hash mismatch"}) == (
-        "model content hash mismatch"
+        "failed",
+        "model content hash mismatch",
     )
 
 
 def test_a_real_failure_on_some_nodes_is_an_error_that_says_so() -> None:
-    outcome = deploy_outcome(task("COMPLETED_WITH_ERROR", n1=DUPLICATE, n2="out of memory"))
-    assert outcome.startswith("deployed on some nodes only: ")
-    assert "out of memory" in outcome
+    status, error = deploy_outcome(task("COMPLETED_WITH_ERROR", n1=DUPLICATE, n2="out of memory"))
+    assert status == "failed"
+    assert error.startswith("deployed on some nodes only: ")
+    assert "out of memory" in error
 
 
 def test_a_failure_on_every_node_carries_the_servers_text() -> None:
-    outcome = deploy_outcome(task("FAILED", n1="Exceed max local model per node limit"))
-    assert "Exceed max local model per node limit" in outcome
-    assert deploy_outcome({"state": "FAILED"}) == "no error message"
+    status, error = deploy_outcome(task("FAILED", n1="Exceed max local model per node limit"))
+    assert status == "failed" and "Exceed max local model per node limit" in error
+    assert deploy_outcome({"state": "FAILED"}) == ("failed", "no error message")
 
 
 def test_a_cancelled_task_is_not_retried() -> None:
-    assert deploy_outcome(task("CANCELLED", n1=DUPLICATE)) not in ("again", "running", "done")
+    assert deploy_outcome(task("CANCELLED", n1=DUPLICATE))[0] == "failed"
