@@ -26,9 +26,14 @@ from opensearch_sparse.progress import Status, quiet
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 10_000_000  # ml-commons' maximum chunk size
-#: What a deploy task says on a node where another deploy of the same model is still running,
-#: or whose update of the model document lost to that other deploy's.
-LOST_RACE = ("Duplicate deploy model task", "version conflict")
+#: What a deploy task says on a node where another deploy of the same model is still running
+#: (ml-commons redeploys models by itself when a cluster restarts), whose update of the model
+#: document lost to that other deploy's, or whose model state that other deploy just changed.
+LOST_RACE = (
+    "Duplicate deploy model task",
+    "version conflict",
+    "should only be called when model is in DEPLOYING state",
+)
 #: States in which a model with the right hash is complete and may be reused. Anything else
 #: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
 REUSABLE_STATES = frozenset(

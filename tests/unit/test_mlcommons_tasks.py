@@ -39,6 +39,15 @@ def test_a_partial_deploy_that_lost_races_is_asked_again() -> None:
     assert deploy_outcome(task("FAILED", n1=DUPLICATE, n2=CONFLICT, n3=DUPLICATE))[0] == "again"
 
 
+def test_a_node_whose_model_state_another_deploy_changed_is_asked_again() -> None:
+    """CI's 3-node run: one node found the model DEPLOY_FAILED by the auto-redeploy's task."""
+    changed = (
+        "This method should only be called when model is in DEPLOYING state, but the model is "
+        "in state: DEPLOY_FAILED"
+    )
+    assert deploy_outcome(task("FAILED", n1=changed, n2=DUPLICATE, n3=DUPLICATE))[0] == "again"
+
+
 def test_a_plain_text_error_is_read_too() -> None:
     assert deploy_outcome({"state": "FAILED", "error": CONFLICT}) == ("again", CONFLICT)
     assert deploy_outcome({"state": "FAILED", "error": "model content hash mismatch"}) == (
