@@ -75,6 +75,25 @@ def pid_alive(pid: int) -> bool:
     return not has_exited(pid)
 
 
+def recorded_pid(state_path: Path, folder: Path, what: str) -> int | None:
+    """The pid a state file records (``ProcessIdentity.to_state``), while that process is
+    alive and still the one started (``ProcessIdentity.is_current`` against ``folder``):
+    the node's ``node.json`` and the TLS proxy's ``proxy.json`` are checked the same way."""
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        return None
+    identity = ProcessIdentity.from_state(state) if isinstance(state, dict) else None
+    if identity is None or not pid_alive(identity.pid):
+        return None
+    if not identity.is_current(folder, service_uid()):
+        logger.warning(
+            "%s names pid %d, which is no longer %s: ignoring it", state_path, identity.pid, what
+        )
+        return None
+    return identity.pid
+
+
 class LocalCluster:
     """One local OpenSearch node with ml-commons, neural-search, k-NN and job-scheduler."""
 
@@ -143,21 +162,7 @@ class LocalCluster:
 
     def running_pid(self) -> int | None:
         """PID of this node's process when the state file names a live one."""
-        try:
-            state = json.loads(self.state_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        identity = ProcessIdentity.from_state(state) if isinstance(state, dict) else None
-        if identity is None or not pid_alive(identity.pid):
-            return None
-        if not identity.is_current(self.node_dir, service_uid()):
-            logger.warning(
-                "%s names pid %d, which is no longer this node: ignoring it",
-                self.state_path,
-                identity.pid,
-            )
-            return None
-        return identity.pid
+        return recorded_pid(self.state_path, self.node_dir, "this node")
 
     def is_running(self) -> bool:
         return self.running_pid() is not None

@@ -28,9 +28,9 @@ from pathlib import Path
 import requests
 
 from opensearch_sparse import config
-from opensearch_sparse.cluster.identity import ProcessIdentity, service_uid
+from opensearch_sparse.cluster.identity import ProcessIdentity
 from opensearch_sparse.cluster.pki import Pki, write_private
-from opensearch_sparse.cluster.process import pid_alive
+from opensearch_sparse.cluster.process import pid_alive, recorded_pid
 from opensearch_sparse.cluster.roles import nginx_access_map
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.progress import Status, quiet
@@ -250,14 +250,7 @@ class NginxProxy:
         """The nginx master's pid, when the process recorded at start is still alive (checked
         like the node's: start time, boot id, owner; a pid the OS reused for another program
         after a crash must never be signalled)."""
-        try:
-            state = json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            return None
-        identity = ProcessIdentity.from_state(state) if isinstance(state, dict) else None
-        if identity is None or not pid_alive(identity.pid):
-            return None
-        return identity.pid if identity.is_current(self.folder, service_uid()) else None
+        return recorded_pid(self.state_path, self.folder, "this node's nginx")
 
     def write_files(
         self, bind: str, port: int, backend_port: int, passwords: dict[str, str]
