@@ -72,8 +72,10 @@ class TrainConfig:
     scale: float = 10.0
     #: Student scores are divided by this before the ranking loss: with IDF in the query the
     #: raw within-group spread is ~3-4x the teacher's ``scale``; matching them (together with
-    #: ``scale``) stops the KL from shrinking every document weight.
-    student_temperature: float = 1.0
+    #: ``scale``) stops the KL from shrinking every document weight. ``"auto"`` sets it at the
+    #: start of the run to the student's raw spread over the teacher's, so runs that differ in
+    #: their query side (IDF-aware or plain) or teachers are each put on one scale.
+    student_temperature: float | Literal["auto"] = 1.0
     #: Groups over which the start-of-run spread of student and teacher scores is logged.
     spread_examples: int = 64
     loss: LossName = "kl"
@@ -113,6 +115,12 @@ class TrainConfig:
             raise ConfigError(f"incomplete training config: {exc}", "see configs/*.yaml") from exc
         if not config.teachers:
             raise ConfigError("no teachers configured", "add a dense and/or a sparse teacher")
+        temperature = config.student_temperature
+        if temperature != "auto" and not (isinstance(temperature, int | float) and temperature > 0):
+            raise ConfigError(
+                f"student_temperature must be a positive number or auto, not {temperature!r}",
+                "e.g. student_temperature: auto",
+            )
         return config
 
     @classmethod

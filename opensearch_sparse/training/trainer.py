@@ -142,26 +142,15 @@ def _set_up(config: TrainConfig, ctx: DistContext, checkpoint: Path | None) -> _
             config.model, idf=_idf(config), max_len=config.max_len, device=ctx.device
         )
     scorer = SparseScorer(model).to(ctx.device)
+    auto = config.student_temperature == "auto"
     loss = DistillationLoss(
         scorer,
         RANKING_LOSSES[config.loss](),
         flops_weight=0.0,
-        temperature=config.student_temperature,
+        temperature=1.0 if auto else float(config.student_temperature),
     )
-    if ctx.is_main:
-        spreads = score_spreads(loss, train_set, labels, config.spread_examples)
-        logger.info(
-            "within-group score spread (max - min), mean over %d groups: student %.2f "
-            "(raw %.2f, temperature %.2f), teacher %.2f",
-            config.spread_examples,
-            spreads["student"],
-            spreads["student_raw"],
-            config.student_temperature,
-            spreads["teacher"],
-        )
-        warning = calibration_warning(spreads)
-        if warning:
-            logger.warning(warning)
+    if auto or ctx.is_main:
+        _calibrate(loss, train_set, labels, config, auto=auto, log=ctx.is_main)
     params = [p for p in scorer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     return _Run(
@@ -183,6 +172,40 @@ def _set_up(config: TrainConfig, ctx: DistContext, checkpoint: Path | None) -> _
     )
 
 
+def _calibrate(
+    loss: DistillationLoss,
+    train_set: TrainingSet,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    *,
+    auto: bool,
+    log: bool,
+) -> None:
+    """Measure the start-of-run spreads; set an ``auto`` temperature from them; log them.
+
+    Every process measures the same first groups, so all ranks agree without a broadcast.
+    """
+    spreads = score_spreads(loss, train_set, labels, config.spread_examples)
+    if auto:
+        loss.temperature = calibrated_temperature(spreads)
+        spreads["student"] = spreads["student_raw"] / loss.temperature
+    if not log:
+        return
+    logger.info(
+        "within-group score spread (max - min), mean over %d groups: student %.2f "
+        "(raw %.2f, temperature %.2f%s), teacher %.2f",
+        config.spread_examples,
+        spreads["student"],
+        spreads["student_raw"],
+        loss.temperature,
+        " auto" if auto else "",
+        spreads["teacher"],
+    )
+    warning = calibration_warning(spreads)
+    if warning:
+        logger.warning(warning)
+
+
 def _resume(run: _Run, checkpoint: Path) -> None:
     """Optimiser, schedule, RNG and history as saved: the next step is the one that was due."""
     state = torch.load(checkpoint / STATE_FILE, weights_only=False)
@@ -190,6 +213,8 @@ def _resume(run: _Run, checkpoint: Path) -> None:
     run.scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     run.step, run.history = state["step"], state["history"]
+    # An "auto" temperature is the one measured on the starting model, not on the checkpoint.
+    run.loss.temperature = state.get("temperature", run.loss.temperature)
     logger.info("resumed from %s at step %d", checkpoint, run.step)
 
 
@@ -239,6 +264,7 @@ def _finish(run: _Run, output: Path, seconds: float) -> TrainResult:
             "steps": run.step,
             "train_seconds": seconds,
             "world_size": run.ctx.world_size,
+            "student_temperature": run.loss.temperature,
             "device": run.ctx.device,
             "history": run.history,
         }
@@ -276,6 +302,17 @@ def score_spreads(
         "student_raw": spread(raw),
         "teacher": spread(labels[:n].float()),
     }
+
+
+def calibrated_temperature(spreads: dict[str, float]) -> float:
+    """The temperature that puts the student's mean spread on the teacher's (1.0 if either is 0).
+
+    Measured once, before the first step: the point is the scale the ranking loss starts from,
+    not a moving target that would hide the document weights shrinking.
+    """
+    if spreads["student_raw"] <= 0 or spreads["teacher"] <= 0:
+        return 1.0
+    return spreads["student_raw"] / spreads["teacher"]
 
 
 def calibration_warning(spreads: dict[str, float], factor: float = 3.0) -> str | None:
@@ -376,6 +413,7 @@ def _save_checkpoint(output: Path, run: _Run) -> None:
         "torch_rng": torch.get_rng_state(),
         "step": run.step,
         "history": run.history,
+        "temperature": run.loss.temperature,
     }
     torch.save(state, folder / STATE_FILE)  # written last: its presence marks a complete one
     for old in sorted((output / "checkpoints").glob("step-*"))[: -run.config.keep_checkpoints]:

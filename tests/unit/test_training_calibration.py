@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from opensearch_sparse.idf import IdfTable  # noqa: E402
-from opensearch_sparse.training.config import TrainConfig  # noqa: E402
+from opensearch_sparse.training.config import ConfigError, TrainConfig  # noqa: E402
 from opensearch_sparse.training.data import (  # noqa: E402
     Pair,
     TrainingSet,
@@ -24,8 +25,10 @@ from opensearch_sparse.training.losses import DistillationLoss, ListwiseKLLoss  
 from opensearch_sparse.training.student import SparseScorer, build_student  # noqa: E402
 from opensearch_sparse.training.trainer import (  # noqa: E402
     _labels,
+    calibrated_temperature,
     calibration_warning,
     score_spreads,
+    train,
 )
 from tests.unit.test_training_fixtures import make_config  # noqa: E402
 
@@ -93,6 +96,36 @@ def test_spreads_are_measured_as_the_loss_sees_them(tiny_mlm: Path, tmp_path: Pa
                 )
             )
     assert spreads["student_raw"] == pytest.approx(float(np.mean(raw)), rel=1e-4)
+
+
+def test_auto_temperature_puts_the_student_spread_on_the_teacher_scale(
+    tiny_mlm: Path, tmp_path: Path
+) -> None:
+    """``student_temperature: auto`` divides by raw spread / teacher spread, measured before the
+    first step, and the run's log records the number it used."""
+    assert calibrated_temperature({"student_raw": 48.0, "teacher": 30.0}) == pytest.approx(1.6)
+    assert calibrated_temperature({"student_raw": 0.0, "teacher": 30.0}) == 1.0
+    config = TrainConfig.from_dict(
+        make_config(tiny_mlm, tmp_path, scale=30.0, student_temperature="auto", max_steps=1)
+    )
+    train(config)
+    log = json.loads((Path(config.output_dir) / "train_log.json").read_text())
+    train_set = TrainingSet.load(Path(config.data.set_dir))
+    labels, train_set = _labels(config, train_set, Path(config.data.set_dir), _cpu())
+    scorer = SparseScorer(build_student(tiny_mlm, idf=None, max_len=24))
+    spreads = score_spreads(
+        DistillationLoss(scorer, ListwiseKLLoss(), 0.0), train_set, torch.from_numpy(labels), 64
+    )
+    assert log["student_temperature"] == pytest.approx(spreads["student_raw"] / 30.0, rel=1e-4)
+    assert log["config"]["student_temperature"] == "auto"
+
+
+@pytest.mark.parametrize("value", [0, -1.0, "hot"])
+def test_temperature_must_be_positive_or_auto(
+    tiny_mlm: Path, tmp_path: Path, value: object
+) -> None:
+    with pytest.raises(ConfigError, match="student_temperature"):
+        TrainConfig.from_dict(make_config(tiny_mlm, tmp_path, student_temperature=value))
 
 
 def test_calibration_check_flags_a_student_far_off_the_teacher_scale() -> None:
