@@ -1,12 +1,17 @@
-"""Prepare what training runs read, once: the general IDF table and the mined training set.
+"""What training needs that is not in the repo, made once: the general IDF table, and the folder
+that carries a prepared run to the GPU machine (which has no ../shared and no network).
 
-General IDF = every non-evaluation text at hand (Debian descriptions, PyPI summaries, MedQuAD
-answers), tokenized with the student's tokenizer. The training set = MedQuAD pairs (minus a
-held-out slice) + Debian title -> description pairs, BM25 negatives. With ``--device-copy`` it
-also writes fp16 copies of the two models and trimmed evaluation sets, so one folder (ignored
-by git) can travel to a GPU machine that has no ../shared.
+``idf``: the general IDF table = every non-evaluation text at hand (Debian descriptions, PyPI
+summaries, MedQuAD answers), tokenized with the student's tokenizer (the shipped ``idf.json``).
 
-    python benchmarks/training_bundle.py --out .train_bundle [--device-copy]
+``device CONFIG``: the training set CONFIG prepared and the raw teacher scores it cached (run
+the config on the CPU first, even for one step: scoring is its slow part), splade-tiny in fp16
+(half the bytes; loaded back as float32), and the evaluation sets with documents cut at 2,000
+characters (256 tokens never need more). Of the judgements only the dev set's travel, so
+nothing on the GPU machine can choose on a set the report shows.
+
+    python benchmarks/training_bundle.py idf --out .train_bundle/idf-general.json
+    python benchmarks/training_bundle.py device configs/train-cpu.yaml --out .train_bundle/device
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from pathlib import Path
 from opensearch_sparse.corpus import read_corpus
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.query_encoder import load_tokenizer
-from opensearch_sparse.training.config import DataConfig
-from opensearch_sparse.training.data import read_pairs
-from opensearch_sparse.training.prepare import prepare_training_set
+from opensearch_sparse.training.config import TrainConfig
+from opensearch_sparse.training.data import fingerprint, read_pairs
+from opensearch_sparse.training.teacher_cache import cache_path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-EVAL_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
+DEV_SET = "nfcorpus"
+EVAL_SETS = ("cranfield", DEV_SET, "dbpedia-5k", "msmarco-dl19-5k")
 #: Evaluation documents are encoded at 256 tokens; 2,000 characters always covers that.
 EVAL_MAX_CHARS = 2000
 
@@ -40,30 +46,31 @@ def general_texts(shared: Path) -> Iterator[str]:
         yield pair.positive
 
 
-def data_config(out: Path, shared: Path) -> DataConfig:
-    return DataConfig(
-        set_dir=str(out / "set"),
-        pairs=[str(shared / "data" / "train" / "medquad-pairs.jsonl.gz")],
-        corpora=[str(shared / "data" / "scale" / "debian-descriptions.jsonl.gz")],
-        source_limit=20000,
-        heldout=500,
-        negatives=7,
-        depth=30,
-        max_chars=800,
-    )
+def copy_training_set(config: TrainConfig, out: Path) -> None:
+    """The prepared set byte for byte (teacher caches are keyed by its digest) and its scores."""
+    set_dir, cache_dir = Path(config.data.set_dir), Path(config.cache_dir)
+    if not (set_dir / "examples.jsonl.gz").is_file():
+        raise SystemExit(f"{set_dir} holds no prepared set: run the config once on this machine")
+    shutil.copytree(set_dir, out / "set", dirs_exist_ok=True)
+    digest = fingerprint(set_dir)
+    for teacher in config.teachers:
+        scores = cache_path(cache_dir, digest, teacher, config.teacher_max_len)
+        if not scores.is_file():
+            raise SystemExit(f"no cached {teacher.kind} teacher scores for {set_dir}: {scores}")
+        (out / "cache").mkdir(parents=True, exist_ok=True)
+        shutil.copy(scores, out / "cache" / scores.name)
 
 
-def copy_models(out: Path, shared: Path) -> None:
-    """fp16 weights halve the bytes that travel; the GPU side loads them back as float32."""
+def copy_student(model: Path, out: Path) -> None:
+    """The starting checkpoint in fp16; the GPU side trains it in float32."""
     import torch
     from safetensors.torch import load_file, save_file
 
-    for name in ("splade-tiny", "all-MiniLM-L6-v2"):
-        source, target = shared / "models" / name, out / "models" / name
-        shutil.copytree(source, target, dirs_exist_ok=True)
-        weights = load_file(source / "model.safetensors")
-        half = {k: v.to(torch.float16).contiguous() for k, v in weights.items()}
-        save_file(half, target / "model.safetensors", metadata={"format": "pt"})
+    target = out / "models" / model.name
+    shutil.copytree(model, target, dirs_exist_ok=True)
+    weights = load_file(model / "model.safetensors")
+    half = {k: v.to(torch.float16).contiguous() for k, v in weights.items()}
+    save_file(half, target / "model.safetensors", metadata={"format": "pt"})
 
 
 def copy_eval_sets(out: Path, shared: Path) -> None:
@@ -71,6 +78,8 @@ def copy_eval_sets(out: Path, shared: Path) -> None:
         source, target = shared / "data" / name, out / "eval" / name
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(source / "queries.jsonl", target / "queries.jsonl")
+        if name == DEV_SET:
+            shutil.copytree(source / "qrels", target / "qrels", dirs_exist_ok=True)
         with gzip.open(target / "corpus.jsonl.gz", "wt", encoding="utf-8") as handle:
             for doc in read_corpus(source):
                 row = {"_id": doc.doc_id, "title": doc.title, "text": doc.text[:EVAL_MAX_CHARS]}
@@ -79,20 +88,22 @@ def copy_eval_sets(out: Path, shared: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(".train_bundle"))
+    parser.add_argument("what", choices=["idf", "device"])
+    parser.add_argument("config", type=Path, nargs="?", help="device: the prepared CPU config")
+    parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=SHARED)
-    parser.add_argument("--device-copy", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    out: Path = args.out
-    idf_path = out / "idf-general.json"
-    if not idf_path.is_file():
+    if args.what == "idf":
         tokenizer = load_tokenizer(args.shared / "models" / "splade-tiny")
-        IdfTable.build(general_texts(args.shared), tokenizer).save(idf_path)
-    prepare_training_set(data_config(out, args.shared), seed=13)
-    if args.device_copy:
-        copy_models(out, args.shared)
-        copy_eval_sets(out, args.shared)
+        IdfTable.build(general_texts(args.shared), tokenizer).save(args.out)
+        return
+    if args.config is None:
+        parser.error("device needs the CONFIG whose prepared set travels")
+    config = TrainConfig.load(args.config)
+    copy_training_set(config, args.out)
+    copy_student(Path(config.model).expanduser(), args.out)
+    copy_eval_sets(args.out, args.shared)
 
 
 if __name__ == "__main__":

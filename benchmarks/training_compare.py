@@ -33,10 +33,12 @@ from training_eval import (
     bm25_run,
     counting_tokenizer,
     doc_length,
+    dropping_self,
     load_runs,
     query_matrix,
     query_weights_vector,
     save_runs,
+    sparse_run,
 )
 
 from opensearch_sparse.corpus import read_qrels
@@ -47,7 +49,6 @@ OUT = Path(".train_bundle") / "compare"
 DEV_SETS = ("nfcorpus",)
 REPORT_SETS = ("cranfield", "dbpedia-5k", "msmarco-dl19-5k")
 MAX_LEN = 256
-TOP = 100
 
 
 def encoder(spec: str):  # type: ignore[no-untyped-def]
@@ -81,20 +82,6 @@ def encoder(spec: str):  # type: ignore[no-untyped-def]
     return lambda texts: encode_documents(scorer, texts)
 
 
-def dropping_self(run: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    return {q: {d: s for d, s in hits.items() if d != q} for q, hits in run.items()}
-
-
-def top_run(beir: BeirSet, scores: np.ndarray) -> dict[str, dict[str, float]]:
-    top = np.argsort(-scores, axis=1)[:, :TOP]
-    return dropping_self(
-        {
-            qid: {beir.doc_ids[j]: float(scores[i, j]) for j in top[i] if scores[i, j] > 0}
-            for i, qid in enumerate(beir.queries)
-        }
-    )
-
-
 def encode(name: str, spec: str, shared: Path, general: Path, sets: list[str]) -> None:
     tokenizer = counting_tokenizer(shared / "models" / "splade-tiny")
     general_w = query_weights_vector(tokenizer, IdfTable.load(general))
@@ -111,8 +98,7 @@ def encode(name: str, spec: str, shared: Path, general: Path, sets: list[str]) -
         texts = list(beir.queries.values())
         runs = {}
         for idf_name, weights in (("general", general_w), ("corpus", corpus_w)):
-            scores = (query_matrix(tokenizer, texts, weights) @ docs.T).toarray()
-            runs[idf_name] = top_run(beir, scores)
+            runs[idf_name] = sparse_run(beir, query_matrix(tokenizer, texts, weights), docs)
         payload["runs"][set_name] = runs
         payload["doc_length"][set_name] = doc_length(docs)
         payload["seconds"][set_name] = time.perf_counter() - started

@@ -1,11 +1,15 @@
-"""The one GPU session: train the five ablations, encode the evaluation sets, bring back runs.
+"""The one GPU session of issue 10: a FLOPS-lambda sweep of IDF-aware vs plain training and the
+teacher ablation, each model encoded on the evaluation sets; the runs come home for ranx.
 
-Runs on the lent GPU machine over the bundle from ``training_bundle.py --device-copy`` (it has
-no ../shared). Everything is written to ``--out`` as soon as it exists, and no new training
-starts when the time budget would be overrun, so a cut-off session still returns results.
-Metrics are computed afterwards on the CPU side (``training_report.py --runs``) with ranx.
+Runs over the folder from ``training_bundle.py device`` (no ../shared there, and only the dev
+set's judgements). What it does is ``configs/gpu/sweep.yaml`` on top of ``configs/gpu/base.yaml``:
+every lambda with both query sides, then, at the IDF-aware lambda with the best dev score, a
+second seed and each teacher alone. Everything is written to ``--out`` as soon as it exists, and
+no run starts that the time budget cannot hold, so a session cut short still returns results.
+Tables, significance and the plot are made at home: ``training_report.py``.
 
-    python benchmarks/training_device.py --bundle .train_bundle --out "$OUT" --budget-s 500
+    python benchmarks/training_device.py --out "$OUT" --budget-s 480
+    python benchmarks/training_device.py --out /tmp/smoke --smoke --budget-s 1e9  # a few min on CPU
 """
 
 from __future__ import annotations
@@ -14,25 +18,31 @@ import argparse
 import dataclasses
 import json
 import logging
-import shutil
-import tarfile
+import sys
 import time
+import traceback
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from training_eval import (
     BeirSet,
     counting_tokenizer,
     doc_length,
     encode_documents,
+    ndcg_at_10,
     query_matrix,
     query_weights_vector,
     save_runs,
     sparse_run,
 )
 
+from opensearch_sparse.corpus import read_qrels
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.training.config import TrainConfig
 from opensearch_sparse.training.student import (
@@ -44,104 +54,150 @@ from opensearch_sparse.training.student import (
 from opensearch_sparse.training.trainer import train
 
 logger = logging.getLogger("training_device")
-ABLATIONS = ("full", "no_idf", "dense_only", "sparse_only", "no_norm")
-EVAL_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
+SWEEP = Path("configs/gpu/sweep.yaml")
+EVAL_MAX_LEN = 256
+#: Query sides every model is scored with: the general table, the set's own IDF, all ones.
+IDF_KINDS = ("general", "corpus", "binary")
 
 
 class Evaluator:
-    """Encodes each evaluation set once per model; scores with general / per-corpus / no IDF."""
+    """Encodes each evaluation set once per model and keeps its runs in training_compare's shape."""
 
-    def __init__(self, bundle: Path) -> None:
-        self.tokenizer = counting_tokenizer(bundle / "models" / "splade-tiny")
-        self.sets = [BeirSet.load(bundle / "eval" / name) for name in EVAL_SETS]
-        general = IdfTable.load(bundle / "idf-general.json")
-        self.weights = {"general": query_weights_vector(self.tokenizer, general), "binary": None}
-        self.corpus_weights = {
-            s.name: query_weights_vector(self.tokenizer, IdfTable.build(s.texts, self.tokenizer))
+    def __init__(self, bundle: Path, general_idf: Path, dev_set: str, *, smoke: bool) -> None:
+        names = [dev_set] if smoke else sorted(p.name for p in (bundle / "eval").iterdir())
+        self.sets = [BeirSet.load(bundle / "eval" / name) for name in names]
+        if smoke:
+            self.sets = [_first_docs(s, 300) for s in self.sets]
+        self.dev_set = dev_set
+        self.dev_qrels = read_qrels(bundle / "eval" / dev_set)
+        tokenizer = counting_tokenizer(bundle / "models" / "splade-tiny")
+        self.tokenizer = tokenizer
+        general = query_weights_vector(tokenizer, IdfTable.load(general_idf))
+        binary = query_weights_vector(tokenizer, None)
+        self.weights = {
+            s.name: {
+                "general": general,
+                "corpus": query_weights_vector(tokenizer, IdfTable.build(s.texts, tokenizer)),
+                "binary": binary,
+            }
             for s in self.sets
         }
-        self.runs: dict[str, dict] = {}
-        self.lengths: dict[str, dict[str, float]] = {}
+        self.payloads: dict[str, dict[str, Any]] = {}
 
-    def evaluate(self, name: str, scorer: SparseScorer, idf_kinds: tuple[str, ...]) -> None:
-        self.lengths[name] = {}
+    def evaluate(self, name: str, scorer: SparseScorer) -> float:
+        """Encode, score with every query side; returns dev NDCG@10 with the set's own IDF."""
+        payload: dict[str, Any] = {"runs": {}, "doc_length": {}, "seconds": {}}
         for beir in self.sets:
+            started = time.perf_counter()
             docs = encode_documents(scorer, beir.texts, batch_size=128)
-            self.lengths[name][beir.name] = doc_length(docs)
             texts = list(beir.queries.values())
-            for kind in idf_kinds:
-                weights = {
-                    "general": self.weights["general"],
-                    "corpus": self.corpus_weights[beir.name],
-                    "binary": query_weights_vector(self.tokenizer, None),
-                }[kind]
-                queries = query_matrix(self.tokenizer, texts, weights)
-                self.runs.setdefault(f"{name}|{kind}", {})[beir.name] = sparse_run(
-                    beir, queries, docs
-                )
+            payload["runs"][beir.name] = {
+                kind: sparse_run(beir, query_matrix(self.tokenizer, texts, weights), docs)
+                for kind, weights in self.weights[beir.name].items()
+            }
+            payload["doc_length"][beir.name] = doc_length(docs)
+            payload["seconds"][beir.name] = time.perf_counter() - started
+        self.payloads[name] = payload
+        return ndcg_at_10(self.dev_qrels, payload["runs"][self.dev_set]["corpus"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=Path(".train_bundle"))
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--budget-s", type=float, default=500.0)
-    parser.add_argument("--only", nargs="*", default=list(ABLATIONS))
-    parser.add_argument("--max-steps", type=int, default=None)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    started = time.perf_counter()
-    bundle: Path = args.bundle
-    if not (bundle / "models").is_dir():
-        with tarfile.open(bundle / "models.tar.xz") as archive:
-            archive.extractall(bundle, filter="data")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    log: dict = {
-        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "torch": torch.__version__,
-        "runs": {},
-    }
-    evaluator = Evaluator(bundle)
-    baseline = build_student(
-        bundle / "models" / "splade-tiny", idf=None, max_len=256, device=device
-    )
-    evaluator.evaluate(
-        "splade-tiny", SparseScorer(baseline).to(device), ("general", "corpus", "binary")
-    )
-    _write(args.out, evaluator, log)
-    last_cost = 0.0
-    for name in args.only:
-        elapsed = time.perf_counter() - started
-        if last_cost and elapsed + last_cost > args.budget_s:
+def _first_docs(beir: BeirSet, n: int) -> BeirSet:
+    return BeirSet(beir.name, beir.doc_ids[:n], beir.texts[:n], beir.queries)
+
+
+class Session:
+    """The sweep's state: what ran, what it scored, and the budget left."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.started = time.perf_counter()
+        self.sweep = yaml.safe_load(SWEEP.read_text())
+        self.base = yaml.safe_load(Path(self.sweep["base"]).read_text())
+        self.evaluator = Evaluator(
+            args.bundle, Path(self.base["idf"]), self.sweep["dev_set"], smoke=args.smoke
+        )
+        self.log: dict[str, Any] = {
+            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "torch": torch.__version__,
+            "sweep": self.sweep,
+            "base": self.base,
+            "runs": {},
+        }
+        self.last_cost = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def run(self, name: str, overrides: dict[str, Any]) -> dict[str, Any] | None:
+        """Train ``base + overrides`` as ``name``, evaluate it; None when skipped or failed."""
+        if self.last_cost and self.elapsed() + self.last_cost > self.args.budget_s:
+            used = self.elapsed()
             logger.warning(
-                "skipping %s: %.0f s used, a run costs about %.0f s", name, elapsed, last_cost
+                "skipping %s: %.0f s used, a run costs ~%.0f s", name, used, self.last_cost
             )
-            continue
+            self.log["runs"][name] = {"skipped": "time budget"}
+            return None
         begun = time.perf_counter()
-        config = _rebased(Path("configs/gpu") / f"{name}.yaml", bundle, args.max_steps)
-        result = train(config)
-        train_log = json.loads((Path(config.output_dir) / "train_log.json").read_text())
-        model = load_student(result.model_dir, max_len=256, device=device)
-        kinds = ("general", "corpus", "binary") if name in ("full", "no_idf") else ("general",)
-        evaluator.evaluate(name, SparseScorer(model).to(device), kinds)
-        mlm = document_transformer(model).auto_model
-        half = _half_untied(mlm.state_dict())
-        save_file(half, args.out / f"model-{name}.safetensors")
-        log["runs"][name] = {
+        try:
+            config = run_config(self.base, overrides, self.args.bundle / "runs" / name)
+            if self.args.smoke:
+                config = dataclasses.replace(
+                    config, max_steps=1, batch_size=2, eval_every=1, spread_examples=4
+                )
+            result = train(config)
+            train_log = json.loads((Path(config.output_dir) / "train_log.json").read_text())
+            model = load_student(result.model_dir, max_len=EVAL_MAX_LEN, device=_device())
+            dev = self.evaluator.evaluate(name, SparseScorer(model).to(_device()))
+        except Exception:  # one broken run must not lose the session's others
+            logger.error("run %s failed:\n%s", name, traceback.format_exc())
+            self.log["runs"][name] = {"failed": traceback.format_exc(limit=3)}
+            self.write()
+            return None
+        heldout = [h["eval_ndcg@10"] for h in train_log["history"] if "eval_ndcg@10" in h]
+        record = {
+            "overrides": overrides,
             "train_seconds": result.seconds,
             "steps": result.steps,
-            "history": train_log["history"][-3:],
-            "evals": [h for h in train_log["history"] if "eval_ndcg@10" in h],
+            "student_temperature": train_log["student_temperature"],
+            "last": train_log["history"][-1],
+            "heldout_ndcg@10": heldout,
+            "dev_ndcg@10": dev,
+            "dev_score": float(np.mean([dev, heldout[-1]])) if heldout else dev,
+            "doc_length": self.evaluator.payloads[name]["doc_length"],
         }
-        last_cost = time.perf_counter() - begun
-        log["runs"][name]["total_seconds"] = last_cost
-        _write(args.out, evaluator, log)
-    cache = bundle / "cache"
-    if cache.is_dir():
-        shutil.make_archive(str(args.out / "teacher-cache"), "tar", cache)
-    log["total_seconds"] = time.perf_counter() - started
-    _write(args.out, evaluator, log)
+        self.last_cost = time.perf_counter() - begun
+        record["total_seconds"] = self.last_cost
+        self.log["runs"][name] = record
+        logger.info(
+            "%s: dev NDCG@10 %.4f, held-out %s, doc length %s, %.0f s",
+            name,
+            dev,
+            heldout,
+            {k: round(v) for k, v in record["doc_length"].items()},
+            self.last_cost,
+        )
+        self.write()
+        return record
+
+    def bring_back(self, name: str) -> None:
+        model = load_student(self.args.bundle / "runs" / name / "model", max_len=EVAL_MAX_LEN)
+        weights = _half_untied(document_transformer(model).auto_model.state_dict())
+        save_file(weights, self.args.out / f"model-{name}.safetensors")
+
+    def write(self) -> None:
+        self.args.out.mkdir(parents=True, exist_ok=True)
+        save_runs(self.args.out / "runs.json.gz", {"models": self.evaluator.payloads})
+        self.log["seconds"] = self.elapsed()
+        (self.args.out / "device_log.json").write_text(json.dumps(self.log, indent=1))
+
+
+def run_config(base: dict[str, Any], overrides: dict[str, Any], output_dir: Path) -> TrainConfig:
+    """``base.yaml`` with one run's settings on top (top-level keys replace whole values)."""
+    return TrainConfig.from_dict({**base, **overrides, "output_dir": str(output_dir)})
+
+
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _half_untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -155,17 +211,67 @@ def _half_untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return kept
 
 
-def _rebased(path: Path, bundle: Path, max_steps: int | None) -> TrainConfig:
-    """The config with its ``.train_bundle/`` paths pointing at ``bundle`` (tests: a small one)."""
-    text = path.read_text().replace(".train_bundle/", f"{bundle}/")
-    config = TrainConfig.from_dict(yaml.safe_load(text))
-    return dataclasses.replace(config, max_steps=max_steps) if max_steps else config
+def lambda_name(value: float) -> str:
+    return f"l{value:g}"
 
 
-def _write(out: Path, evaluator: Evaluator, log: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    save_runs(out / "runs.json.gz", {"runs": evaluator.runs, "doc_length": evaluator.lengths})
-    (out / "device_log.json").write_text(json.dumps(log, indent=1))
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=Path(".train_bundle/device"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--budget-s", type=float, default=480.0)
+    parser.add_argument(
+        "--chosen-lambda",
+        type=float,
+        help="skip the sweep and train the at_chosen runs at this lambda (a session cut short)",
+    )
+    parser.add_argument("--only", nargs="*", help="with --chosen-lambda: these at_chosen runs")
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 step, one lambda, 300 dev documents"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    session = Session(args)
+    # splade-tiny as-is: the row every trained model is compared with.
+    baseline = build_student(
+        session.base["model"], idf=None, max_len=EVAL_MAX_LEN, device=_device()
+    )
+    session.evaluator.evaluate("splade-tiny", SparseScorer(baseline).to(_device()))
+    session.write()
+    best = args.chosen_lambda if args.chosen_lambda is not None else choose_lambda(session)
+    for name, overrides in session.sweep["at_chosen"].items():
+        if args.only and name not in args.only:
+            continue
+        run_name = f"{name}-{lambda_name(best)}"
+        if (
+            session.run(run_name, {**overrides, "flops_lambda": best})
+            and name in session.sweep["bring_back"]
+        ):
+            session.bring_back(run_name)
+    session.write()
+
+
+def choose_lambda(session: Session) -> float:
+    """Train the sweep; the IDF-aware lambda with the best dev score (its weights come back)."""
+    lambdas = session.sweep["lambdas"][:1] if session.args.smoke else session.sweep["lambdas"]
+    chosen: tuple[float, float] | None = None  # (dev score, lambda)
+    for value in lambdas:
+        for side, overrides in session.sweep["sides"].items():
+            record = session.run(
+                f"{side}-{lambda_name(value)}", {**overrides, "flops_lambda": value}
+            )
+            if record and side == "idf" and (chosen is None or record["dev_score"] > chosen[0]):
+                chosen = (record["dev_score"], value)
+    if chosen is None:
+        raise SystemExit("no IDF-aware run finished: nothing to choose a lambda from")
+    best = chosen[1]
+    session.log["chosen_lambda"] = best
+    logger.info("chosen on dev: lambda %g (dev score %.4f)", best, chosen[0])
+    for side in session.sweep["sides"]:
+        if side in session.sweep["bring_back"]:
+            session.bring_back(f"{side}-{lambda_name(best)}")
+    return best
 
 
 if __name__ == "__main__":

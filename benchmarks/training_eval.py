@@ -69,12 +69,35 @@ def counting_tokenizer(path: Path) -> Tokenizer:
 
 
 def sparse_run(beir: BeirSet, queries: sparse.csr_matrix, docs: sparse.csr_matrix) -> Run:
+    """Each query's top hits with a positive score, its own id dropped (BEIR convention)."""
     scores = (queries @ docs.T).toarray()
-    top = np.argsort(-scores, axis=1)[:, :TOP]
-    return {
-        qid: {beir.doc_ids[j]: float(scores[i, j]) for j in top[i] if scores[i, j] > 0}
-        for i, qid in enumerate(beir.queries)
-    }
+    top = np.argsort(-scores, axis=1)[:, : TOP + 1]
+    return dropping_self(
+        {
+            qid: {beir.doc_ids[j]: float(scores[i, j]) for j in top[i] if scores[i, j] > 0}
+            for i, qid in enumerate(beir.queries)
+        }
+    )
+
+
+def dropping_self(run: Run) -> Run:
+    return {q: {d: s for d, s in hits.items() if d != q} for q, hits in run.items()}
+
+
+def ndcg_at_10(qrels: dict[str, dict[str, int]], run: Run) -> float:
+    """Mean NDCG@10 with linear gains over the judged queries (ranx's ``ndcg@10``).
+
+    For the GPU machine, which has no ranx: its dev-set choice must not wait for the trip home.
+    Reported figures are always ranx's, computed here afterwards from the same runs.
+    """
+    values = []
+    for qid, judged in qrels.items():
+        hits = sorted(run.get(qid, {}).items(), key=lambda hit: -hit[1])[:10]
+        dcg = sum(judged.get(doc, 0) / np.log2(rank + 2) for rank, (doc, _) in enumerate(hits))
+        ideal = sorted(judged.values(), reverse=True)[:10]
+        best = sum(grade / np.log2(rank + 2) for rank, grade in enumerate(ideal))
+        values.append(dcg / best if best > 0 else 0.0)
+    return float(np.mean(values)) if values else 0.0
 
 
 def doc_length(docs: sparse.csr_matrix) -> float:

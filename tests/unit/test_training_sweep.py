@@ -1,0 +1,80 @@
+"""The GPU session's plan and the evaluation it does away from ranx (issue 10, item 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("torch")
+
+from benchmarks.training_device import run_config
+from benchmarks.training_eval import BeirSet, dropping_self, ndcg_at_10
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sweep() -> tuple[dict, dict]:
+    sweep = yaml.safe_load((ROOT / "configs" / "gpu" / "sweep.yaml").read_text())
+    return sweep, yaml.safe_load((ROOT / sweep["base"]).read_text())
+
+
+def test_every_planned_run_is_a_valid_config(tmp_path: Path) -> None:
+    """A misspelt key would only surface on the GPU machine, minutes into its 15."""
+    sweep, base = _sweep()
+    plans = [
+        {**side, "flops_lambda": value}
+        for value in sweep["lambdas"]
+        for side in sweep["sides"].values()
+    ]
+    plans += [{**run, "flops_lambda": 0.01} for run in sweep["at_chosen"].values()]
+    configs = [run_config(base, plan, tmp_path / "run") for plan in plans]
+    assert {c.idf_aware for c in configs} == {True, False}
+    assert sorted({c.flops_lambda for c in configs}) == sorted({*sweep["lambdas"], 0.01})
+    assert {len(c.teachers) for c in configs} == {1, 2}
+    assert all(c.student_temperature == "auto" for c in configs)
+
+
+def test_gpu_teachers_are_found_in_the_cpu_runs_cache() -> None:
+    """Teacher scores travel as the CPU run's cache, keyed by the teacher folder's name: a
+    renamed folder would send the GPU machine (which has no ONNX teacher) off to score."""
+    from opensearch_sparse.training.config import TrainConfig
+
+    sweep, base = _sweep()
+    cpu = TrainConfig.load(ROOT / "configs" / "train-cpu.yaml")
+    cpu_names = {(t.kind, Path(t.path).name) for t in cpu.teachers}
+    gpu = [*base["teachers"]]
+    for run in sweep["at_chosen"].values():
+        gpu += run.get("teachers", [])
+    assert {(t["kind"], Path(t["path"]).name) for t in gpu} == cpu_names
+    assert base["teacher_max_len"] == cpu.teacher_max_len
+
+
+def test_device_ndcg_matches_ranx() -> None:
+    ranx = pytest.importorskip("ranx")
+    qrels = {"q1": {"a": 2, "b": 1, "z": 1}, "q2": {"c": 1}, "q3": {"d": 1}}
+    run = {
+        "q1": {"b": 3.0, "x": 2.5, "a": 2.0, "y": 1.0},
+        "q2": {f"n{i}": 20.0 - i for i in range(10)} | {"c": 5.0},  # relevant below rank 10
+        # q3 retrieved nothing
+    }
+    expected = ranx.evaluate(
+        ranx.Qrels(qrels), ranx.Run({q: run.get(q, {}) for q in qrels}), "ndcg@10"
+    )
+    assert ndcg_at_10(qrels, run) == pytest.approx(float(expected), abs=1e-9)
+    assert 0.0 < ndcg_at_10(qrels, run) < 1.0
+
+
+def test_runs_drop_the_query_itself() -> None:
+    """BEIR convention (the DBpedia-style sets hold documents whose id is a query id)."""
+    import numpy as np
+    from scipy import sparse
+
+    from benchmarks.training_eval import sparse_run
+
+    beir = BeirSet("s", ["q1", "d2", "d3"], ["x", "y", "z"], {"q1": "x"})
+    docs = sparse.csr_matrix(np.array([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]]))
+    queries = sparse.csr_matrix(np.array([[1.0, 1.0]]))
+    assert sparse_run(beir, queries, docs) == {"q1": {"d2": 2.0}}
+    assert dropping_self({"q": {"q": 1.0, "d": 0.5}}) == {"q": {"d": 0.5}}
