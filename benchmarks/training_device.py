@@ -56,12 +56,11 @@ from opensearch_sparse.training.trainer import train
 logger = logging.getLogger("training_device")
 SWEEP = Path("configs/gpu/sweep.yaml")
 EVAL_MAX_LEN = 256
-#: Query sides every model is scored with: the general table, the set's own IDF, all ones.
-IDF_KINDS = ("general", "corpus", "binary")
 
 
 class Evaluator:
-    """Encodes each evaluation set once per model and keeps its runs in training_compare's shape."""
+    """Encodes each evaluation set once per model and keeps its runs in training_compare's shape,
+    scored with three query sides: the general table, the set's own IDF, all weights 1."""
 
     def __init__(self, bundle: Path, general_idf: Path, dev_set: str, *, smoke: bool) -> None:
         names = [dev_set] if smoke else sorted(p.name for p in (bundle / "eval").iterdir())
