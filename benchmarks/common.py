@@ -366,6 +366,28 @@ def recall(exact: dict[str, list], approx: dict[str, list]) -> float:
     return sum(shares) / max(len(shares), 1)
 
 
+def tie_aware_recall(exact_deep: dict[str, list], approx: dict[str, list], k: int) -> float:
+    """Mean share of the approximate top ``k`` whose exact score reaches exact search's k-th.
+
+    Plain recall counts a document as missed when the approximate index returned another one
+    with the same exact score; on short texts many documents tie (ten-word summaries expand to
+    identical vectors), so id overlap understates what it found. ``exact_deep`` is exact
+    search's longer list with scores (e.g. its top 1000): a document absent from it scores
+    below its last hit, so it is counted as a miss (conservative when ties run past the list).
+    """
+    shares = []
+    for qid, hits in exact_deep.items():
+        top = hits[:k]
+        if not top:
+            continue
+        threshold = top[-1][1] * (1 - 1e-6)  # the same float sum, not a near miss
+        exact_score = dict(hits)
+        returned = [d for d, _ in approx.get(qid, [])[:k]]
+        good = sum(exact_score.get(d, float("-inf")) >= threshold for d in returned)
+        shares.append(min(good, len(top)) / len(top))
+    return sum(shares) / max(len(shares), 1)
+
+
 def median_range(values: Sequence[float]) -> dict[str, float]:
     """Median and min-max, ignoring NaN (a ratio whose baseline was 0 ms)."""
     arr = np.asarray(values, dtype=float)

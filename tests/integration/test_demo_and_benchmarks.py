@@ -129,7 +129,7 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             assert r["ratio"]["p50_ms"]["min"] <= r["ratio"]["p50_ms"]["median"]
         assert report["results"][clients]["bm25"]["ratio"]["p50_ms"]["median"] == 1.0
     # The approximate index finds most of exact search's top 10 on the same queries.
-    assert 0.5 < report["seismic_recall"] <= 1.0
+    assert 0.5 < report["seismic_recall"] <= report["seismic_recall_ties"] <= 1.0
     assert report["seismic"] == {"n_postings": 200, "top_n": 10, "heap_factor": 1.5}
     sizes = report["indices"]
     assert sizes["bm25"]["documents"] == sizes["sparse"]["documents"] == 200
