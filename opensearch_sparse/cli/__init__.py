@@ -12,7 +12,6 @@ import click
 
 from opensearch_sparse import __version__
 from opensearch_sparse.cli import output
-from opensearch_sparse.errors import SparseError
 
 #: name -> (module, attribute, one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -62,11 +61,8 @@ def cli() -> None:
 def main() -> None:
     """Entry point: map the product's known failures to one line each, exit 1."""
     try:
-        cli.main(standalone_mode=False)
-    except SparseError as exc:
-        if output.debug_enabled():
-            raise
-        output.fail(exc)
+        with output.known_failures():
+            cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         output.info("aborted")
         raise SystemExit(130) from None
@@ -75,12 +71,3 @@ def main() -> None:
         raise SystemExit(exc.exit_code) from None
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
-    except Exception as exc:
-        # Anything else a user can cause (a refused request, a dropped connection, an
-        # unreadable file) becomes one cause and one fix; a bug keeps its traceback.
-        from opensearch_sparse.error_map import explain
-
-        mapped = explain(exc)
-        if mapped is None or output.debug_enabled():
-            raise
-        output.fail(mapped)

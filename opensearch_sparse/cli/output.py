@@ -103,5 +103,25 @@ def fail(exc: SparseError) -> None:
     sys.exit(1)
 
 
+@contextmanager
+def known_failures() -> Iterator[None]:
+    """The product's failures, and what ``error_map`` can explain (a refused request, a dropped
+    connection, an unreadable file), become one cause line and one fix line and exit 1; a bug
+    keeps its traceback. The CLI and the benchmark scripts both run inside it."""
+    try:
+        yield
+    except SparseError as exc:
+        if debug_enabled():
+            raise
+        fail(exc)
+    except Exception as exc:
+        from opensearch_sparse.error_map import explain
+
+        mapped = explain(exc)
+        if mapped is None or debug_enabled():
+            raise
+        fail(mapped)
+
+
 def debug_enabled() -> bool:
     return os.environ.get("OPENSEARCH_SPARSE_DEBUG", "") not in ("", "0", "false")

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from opensearch_sparse.cli import output
@@ -43,3 +48,20 @@ def test_progress_and_spinner_titles_are_literal(
     with output.spinner(text) as update:
         update(text)
     assert text in capsys.readouterr().err
+
+
+def test_a_benchmark_without_a_cluster_says_so_in_two_lines() -> None:
+    """Benchmark scripts run inside ``known_failures`` like the CLI: no traceback, exit 1."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "relevance.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--url", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "OPENSEARCH_SPARSE_DEBUG"},
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("error: no OpenSearch answers at http://127.0.0.1:9")
+    assert lines[1].startswith("fix: ")
