@@ -33,12 +33,11 @@ from training_eval import (
     bm25_run,
     counting_tokenizer,
     doc_length,
-    dropping_self,
+    judged_run,
     load_runs,
-    query_matrix,
+    query_side_runs,
     query_weights_vector,
     save_runs,
-    sparse_run,
 )
 
 from opensearch_sparse.corpus import read_qrels
@@ -95,11 +94,9 @@ def encode(name: str, spec: str, shared: Path, general: Path, sets: list[str]) -
         started = time.perf_counter()
         docs = sparse.csr_matrix(encode_texts(beir.texts))
         corpus_w = query_weights_vector(tokenizer, IdfTable.build(beir.texts, tokenizer))
-        texts = list(beir.queries.values())
-        runs = {}
-        for idf_name, weights in (("general", general_w), ("corpus", corpus_w)):
-            runs[idf_name] = sparse_run(beir, query_matrix(tokenizer, texts, weights), docs)
-        payload["runs"][set_name] = runs
+        payload["runs"][set_name] = query_side_runs(
+            beir, tokenizer, docs, {"general": general_w, "corpus": corpus_w}
+        )
         payload["doc_length"][set_name] = doc_length(docs)
         payload["seconds"][set_name] = time.perf_counter() - started
         print(f"{name} {set_name}: {len(beir.texts)} docs, {payload['seconds'][set_name]:.0f} s")
@@ -108,7 +105,7 @@ def encode(name: str, spec: str, shared: Path, general: Path, sets: list[str]) -
 
 
 def report(names: list[str], shared: Path, sets: list[str], idf: str) -> str:
-    from ranx import Qrels, Run, compare, evaluate
+    from ranx import Qrels, compare, evaluate
 
     payloads = {n: load_runs(OUT / f"{n}.json.gz") for n in names}
     lines = [f"NDCG@10, query IDF: {idf}; avg doc length = non-zero tokens per document", ""]
@@ -119,12 +116,11 @@ def report(names: list[str], shared: Path, sets: list[str], idf: str) -> str:
     for set_name in sets:
         qrels_raw = read_qrels(shared / "data" / set_name)
         qrels = Qrels(qrels_raw)
-        bm25 = dropping_self(bm25_run(BeirSet.load(shared / "data" / set_name)))
+        bm25 = bm25_run(BeirSet.load(shared / "data" / set_name))
         runs = {"bm25": bm25} | {n: payloads[n]["runs"][set_name][idf] for n in names}
         ranx_runs = []
         for system, run in runs.items():
-            judged = {q: run.get(q, {}) for q in qrels_raw}
-            r = Run(judged, name=system)
+            r = judged_run(qrels_raw, run, system)
             ranx_runs.append(r)
             per_system.setdefault(system, {})[set_name] = float(evaluate(qrels, r, "ndcg@10"))
         result = compare(qrels, ranx_runs, metrics=["ndcg@10"], stat_test="student", max_p=0.05)

@@ -36,10 +36,9 @@ from training_eval import (
     doc_length,
     encode_documents,
     ndcg_at_10,
-    query_matrix,
+    query_side_runs,
     query_weights_vector,
     save_runs,
-    sparse_run,
 )
 
 from opensearch_sparse.corpus import read_qrels
@@ -89,11 +88,9 @@ class Evaluator:
         for beir in self.sets:
             started = time.perf_counter()
             docs = encode_documents(scorer, beir.texts, batch_size=128)
-            texts = list(beir.queries.values())
-            payload["runs"][beir.name] = {
-                kind: sparse_run(beir, query_matrix(self.tokenizer, texts, weights), docs)
-                for kind, weights in self.weights[beir.name].items()
-            }
+            payload["runs"][beir.name] = query_side_runs(
+                beir, self.tokenizer, docs, self.weights[beir.name]
+            )
             payload["doc_length"][beir.name] = doc_length(docs)
             payload["seconds"][beir.name] = time.perf_counter() - started
         self.payloads[name] = payload

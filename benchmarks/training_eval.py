@@ -104,7 +104,30 @@ def doc_length(docs: sparse.csr_matrix) -> float:
     return float(np.diff(docs.indptr).mean())
 
 
+def query_side_runs(
+    beir: BeirSet,
+    tokenizer: Tokenizer,
+    docs: sparse.csr_matrix,
+    weights_by_side: dict[str, np.ndarray],
+) -> dict[str, Run]:
+    """One run per query side (e.g. ``general``, ``corpus``, ``binary`` weights) over ``docs``."""
+    texts = list(beir.queries.values())
+    return {
+        side: sparse_run(beir, query_matrix(tokenizer, texts, weights), docs)
+        for side, weights in weights_by_side.items()
+    }
+
+
+def judged_run(qrels: dict[str, dict[str, int]], run: Run, name: str):  # type: ignore[no-untyped-def]
+    """A ranx ``Run`` holding every judged query (an empty result where ``run`` has none), as
+    ranx's ``evaluate`` and ``compare`` require; ranx is imported here, not on the GPU machine."""
+    from ranx import Run as RanxRun
+
+    return RanxRun({q: run.get(q, {}) for q in qrels}, name=name)
+
+
 def bm25_run(beir: BeirSet) -> Run:
+    """The stemmed-English BM25 comparator's top hits, its own id dropped like ``sparse_run``."""
     import bm25s
     import Stemmer
 
@@ -116,10 +139,12 @@ def bm25_run(beir: BeirSet) -> Run:
         list(beir.queries.values()), stopwords="en", stemmer=stemmer, show_progress=False
     )
     hits, scores = retriever.retrieve(tokens, k=TOP, show_progress=False)
-    return {
-        qid: {beir.doc_ids[int(d)]: float(s) for d, s in zip(hits[i], scores[i], strict=True)}
-        for i, qid in enumerate(beir.queries)
-    }
+    return dropping_self(
+        {
+            qid: {beir.doc_ids[int(d)]: float(s) for d, s in zip(hits[i], scores[i], strict=True)}
+            for i, qid in enumerate(beir.queries)
+        }
+    )
 
 
 def encode_documents(scorer, texts: list[str], batch_size: int = 32) -> sparse.csr_matrix:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ranx import Qrels, Run, compare, evaluate
+from ranx import Qrels, compare, evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_eval import BeirSet, bm25_run, dropping_self, load_runs, ndcg_at_10
+from training_eval import BeirSet, bm25_run, judged_run, load_runs, ndcg_at_10
 
 from opensearch_sparse.corpus import read_qrels
 
@@ -73,19 +73,20 @@ class Scores:
                 for kind, run in model["runs"][set_name].items():
                     self._add((name, set_name, kind), run)
         for set_name in SETS:
-            bm25 = dropping_self(bm25_run(BeirSet.load(shared / "data" / set_name)))
-            for kind in (*IDF_KINDS, "binary"):
-                self._add(("bm25", set_name, kind), bm25)
+            # BM25 has no query side: evaluated once, found under every side's key.
+            bm25 = bm25_run(BeirSet.load(shared / "data" / set_name))
+            self._add(("bm25", set_name, "binary"), bm25)
+            for kind in IDF_KINDS:
+                self.runs[("bm25", set_name, kind)] = self.runs[("bm25", set_name, "binary")]
+                self.mean[("bm25", set_name, kind)] = self.mean[("bm25", set_name, "binary")]
         self.lengths = {
             n: float(np.mean([m["doc_length"][s] for s in SETS])) for n, m in models.items()
         }
 
     def _add(self, key: tuple[str, str, str], run: dict) -> None:
         qrels = self.qrels[key[1]]
-        judged = {q: run.get(q, {}) for q in qrels}
-        ranx_run = Run(judged, name=key[0])
-        self.runs[key] = ranx_run
-        self.mean[key] = float(evaluate(Qrels(qrels), ranx_run, "ndcg@10"))
+        self.runs[key] = judged_run(qrels, run, key[0])
+        self.mean[key] = float(evaluate(Qrels(qrels), self.runs[key], "ndcg@10"))
 
     def report_avg(self, name: str, kind: str) -> float:
         return float(np.mean([self.mean[(name, s, kind)] for s in REPORT_SETS]))
