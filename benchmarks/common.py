@@ -395,3 +395,12 @@ def median_range(values: Sequence[float]) -> dict[str, float]:
     if arr.size == 0:
         return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
     return {"median": float(np.median(arr)), "min": float(arr.min()), "max": float(arr.max())}
+
+
+def paired_ratio(per_mode: dict[str, Any], mode: str, baseline: str, metric: str) -> dict:
+    """``mode`` over another ``baseline`` than the run's, round by round (one client count's
+    results from ``loadgen.interleaved``): median and min-max, like the run's own ratios."""
+    pairs = zip(per_mode[mode]["rounds"], per_mode[baseline]["rounds"], strict=True)
+    return median_range(
+        [x[metric] / b[metric] if b[metric] > 0 else float("nan") for x, b in pairs]
+    )

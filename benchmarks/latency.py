@@ -9,6 +9,7 @@ QPS, the index sizes, and the machine's load while it ran.
     python benchmarks/latency.py --prune max_ratio:0.1 --modes bm25 sparse seismic
     python benchmarks/latency.py --prune alpha_mass:0.8 --min-idf 1 --no-source
     python benchmarks/latency.py ... --reuse --rounds 15   # same indices, more rounds
+    python benchmarks/latency.py ... --modes bm25 sparse bm25-counted sparse-counted
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from common import (
     fill_index,
     markdown_table,
     model_facts,
+    paired_ratio,
     recall,
     tie_aware_recall,
     write_report,
@@ -51,7 +53,10 @@ from opensearch_sparse.schema import SparseIndex
 from opensearch_sparse.search import AnnParams, SparseSearch
 
 QUERY_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
-MODES = ("bm25", "sparse", "hybrid", "seismic")
+MODES = ("bm25", "sparse", "hybrid", "seismic", "bm25-counted", "sparse-counted")
+#: The ``-counted`` modes count hits as OpenSearch does by default (exactly up to 10,000); the
+#: others count none, as the product searches (``opensearch_sparse.search.TRACK_TOTAL_HITS``).
+COUNTED = 10000
 SEISMIC = SparseIndex(kind="seismic", approximate_threshold=0)
 
 
@@ -112,8 +117,10 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
 
 
 def modes_for(client: Any, args: Any, names: dict, encoder: QueryEncoder) -> dict[str, Mode]:
-    def make(index: str, mode: str, ann: AnnParams | None = None) -> Mode:
-        searcher = SparseSearch(client, index, encoder, ann=ann)
+    def make(index: str, mode: str, ann: AnnParams | None = None, *, counted: bool = False) -> Mode:
+        searcher = SparseSearch(
+            client, index, encoder, ann=ann, track_total_hits=COUNTED if counted else False
+        )
 
         def one(text: str) -> tuple[float, float]:
             result = searcher.search(text, mode, k=args.k)
@@ -126,8 +133,30 @@ def modes_for(client: Any, args: Any, names: dict, encoder: QueryEncoder) -> dic
         "sparse": lambda: make(names["sparse"], "sparse"),
         "hybrid": lambda: make(names["sparse"], "hybrid"),
         "seismic": lambda: make(names["seismic"], "sparse", ann_params(args)),
+        "bm25-counted": lambda: make(names["bm25"], "bm25", counted=True),
+        "sparse-counted": lambda: make(names["sparse"], "sparse", counted=True),
     }
     return {m: table[m]() for m in args.modes}
+
+
+def counted_table(results: dict[str, Any]) -> str:
+    """sparse/BM25 when both count hits as OpenSearch does by default, from the same rounds."""
+    rows = [
+        [
+            clients,
+            *(
+                ratio_cell(paired_ratio(per_mode, "sparse-counted", "bm25-counted", metric))
+                for metric in ("p50_ms", "p99_ms", "qps")
+            ),
+            ratio_cell(per_mode["bm25-counted"]["ratio"]["p50_ms"]),
+        ]
+        for clients, per_mode in results.items()
+    ]
+    header = ["clients", "p50 / BM25", "p99 / BM25", "QPS / BM25", "BM25 p50 counted / not"]
+    return (
+        f"\nBoth counting hits ({COUNTED}, OpenSearch's default), same rounds: sparse-counted "
+        "over bm25-counted, and what counting costs BM25.\n\n" + markdown_table(header, rows)
+    )
 
 
 def ann_params(args: Any) -> AnnParams:
@@ -311,8 +340,11 @@ def main() -> None:
         f"{args.rounds} rounds x {args.queries} queries per mode and client count, modes "
         f"interleaved; ratios are per round (median, min-max). Every index force-merged to one "
         f"segment{'; documents pruned ' + args.prune if args.prune else ''}"
-        f"{f'; query tokens with IDF <= {args.min_idf:g} dropped' if args.min_idf else ''}.\n\n"
+        f"{f'; query tokens with IDF <= {args.min_idf:g} dropped' if args.min_idf else ''}. "
+        f"No hit count (track_total_hits false), except in the -counted modes ({COUNTED}, "
+        "OpenSearch's default).\n\n"
         + markdown_table(header, rows)
+        + (counted_table(results) if {"bm25-counted", "sparse-counted"} <= set(args.modes) else "")
         + "\n"
         + sizes
         + (

@@ -34,6 +34,12 @@ MODES: tuple[str, ...] = ("sparse", "bm25", "hybrid")
 
 #: BM25 queries keep this many words: a pasted page must not exceed the clause limit.
 MAX_BM25_WORDS = 256
+#: Searches ask for no hit count. OpenSearch counts exactly up to 10,000 hits by default, and
+#: until a query has matched that many Lucene cannot skip the blocks whose best score is below
+#: the current top k (block-max WAND / MaxScore), so a query over common tokens scores most of
+#: their postings. Nothing here shows a total; ``SparseSearch(track_total_hits=...)`` restores
+#: counting (10000: OpenSearch's default, True: exact) for a caller that wants it.
+TRACK_TOTAL_HITS: bool | int = False
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -142,8 +148,10 @@ class SparseSearch:
         *,
         tokenizer_model_id: str | None = None,
         ann: AnnParams | None = None,
+        track_total_hits: bool | int = TRACK_TOTAL_HITS,
     ) -> None:
         self.client = client
+        self.track_total_hits = track_total_hits
         self.index = index
         self.encoder = encoder
         #: Set for an index whose sparse field is a SEISMIC ``sparse_vector`` (ids as keys).
@@ -195,7 +203,12 @@ class SparseSearch:
                 notes.append("no sparse tokens: BM25 only")
         encode_ms = _ms(started)
         query, params = self._request(mode, text, bm25_text, encoded, two_phase, k)
-        body = {"size": k, "query": query, "_source": [TITLE_FIELD, TEXT_FIELD]}
+        body = {
+            "size": k,
+            "query": query,
+            "_source": [TITLE_FIELD, TEXT_FIELD],
+            "track_total_hits": self.track_total_hits,
+        }
         try:
             resp = self.client.search(index=self.index, body=body, params=params)
         except NotFoundError as exc:

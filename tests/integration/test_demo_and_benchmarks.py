@@ -100,6 +100,8 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             "bm25",
             "sparse",
             "seismic",
+            "sparse-counted",
+            "bm25-counted",
             "--seismic-postings",
             "200",
             "--heap-factor",
@@ -122,7 +124,7 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
     report = json.loads((tmp_path / "latency-dbpedia-mini.json").read_text())
     assert len(report["model_sha256"]) == 64
     for clients in ("1", "2"):
-        for mode in ("bm25", "sparse", "seismic"):
+        for mode in ("bm25", "sparse", "seismic", "bm25-counted", "sparse-counted"):
             r = report["results"][clients][mode]
             assert len(r["rounds"]) == 2
             assert 0 < r["median"]["p50_ms"] <= r["median"]["p99_ms"]
@@ -136,7 +138,9 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
     assert sizes["sparse"]["index_mb"] > sizes["bm25"]["index_mb"] > 0
     assert report["load"]["cores"] >= 1 and report["load"]["top_processes"]
     assert (tmp_path / "latency-dbpedia-mini.png").stat().st_size > 0
-    assert "Machine load" in (tmp_path / "latency-dbpedia-mini.md").read_text()
+    markdown = (tmp_path / "latency-dbpedia-mini.md").read_text()
+    assert "Machine load" in markdown
+    assert "Both counting hits (10000" in markdown
 
 
 def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:

@@ -94,6 +94,22 @@ def test_bm25_and_hybrid(searcher: SparseSearch) -> None:
     assert {h.doc_id for h in hybrid.hits} <= union
 
 
+@pytest.mark.parametrize("mode", ["sparse", "bm25", "hybrid"])
+def test_searching_without_a_hit_count_returns_the_counted_hits(
+    searcher: SparseSearch, mode: str
+) -> None:
+    """The product asks for no hit count so Lucene may skip blocks; the top k must not change,
+    and every mode (hybrid has its own collector) must accept it."""
+    assert searcher.track_total_hits is False
+    counted = SparseSearch(searcher.client, searcher.index, searcher.encoder, track_total_hits=True)
+    for query in QUERIES:
+        fast = searcher.search(query, mode, k=10).hits
+        exact = counted.search(query, mode, k=10).hits
+        assert fast, f"{mode}: no hits for {query!r}"
+        assert [h.doc_id for h in fast] == [h.doc_id for h in exact]
+        assert [h.score for h in fast] == pytest.approx([h.score for h in exact])
+
+
 def test_two_phase_finds_the_same_best_document(searcher: SparseSearch) -> None:
     plain = searcher.search(QUERIES[0], "sparse", k=50)
     two_phase = searcher.search(QUERIES[0], "sparse", k=5, two_phase=True)
