@@ -12,8 +12,17 @@ pruned curves read at its own length (linear interpolation between neighbouring 
     PYTHONPATH=$PWD python3 benchmarks/training_pruned.py
 
 Models default to splade-tiny as-is and the shipped model (``--model NAME=SPEC``, SPEC as in
-``training_compare.py``). Encoded vectors are cached in ``.train_bundle/pruned``. Writes
-``training_pruned.{md,json,png}`` under ``--out`` and prints the markdown.
+``training_compare.py``); ``--compare NAME OTHER`` adds paired t-tests between two unpruned
+models. The tracked results also hold the default before the current one (``git show
+47eaa76:opensearch_sparse/models/default/model.onnx``, with its tokenizer.json, in a folder):
+
+    PYTHONPATH=$PWD python3 benchmarks/training_pruned.py --out docs/results \
+        --model splade-tiny=mlm:../shared/models/splade-tiny \
+        --model shipped=onnx:opensearch_sparse/models/default \
+        --model previous=onnx:.train_bundle/previous-default --compare shipped previous
+
+Encoded vectors are cached in ``.train_bundle/pruned``. Writes ``training_pruned.{md,json,png}``
+under ``--out`` and prints the markdown.
 """
 
 from __future__ import annotations
@@ -59,6 +68,16 @@ SETTINGS = (
 SIDES = ("corpus", "general")
 
 
+def fingerprint(spec: str) -> str:
+    """The spec and its files' names, sizes and mtimes: a model replaced in place (a new
+    default package) must not be read from the old one's cache."""
+    kind, _, location = spec.partition(":")
+    path = Path(location).resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
+    return f"{kind}:{path}|{stats}"
+
+
 def prune_matrix(docs: sparse.csr_matrix, pruning: Pruning) -> sparse.csr_matrix:
     """Each row (one document's positive weights) pruned exactly as the ingest processor would."""
     docs = docs.tocsr()
@@ -101,7 +120,7 @@ class Evaluation:
         encode = None
         out = {}
         for name, beir in self.sets.items():
-            key = hashlib.sha1(f"{spec}|{beir.texts}".encode()).hexdigest()[:12]
+            key = hashlib.sha1(f"{fingerprint(spec)}|{beir.texts}".encode()).hexdigest()[:12]
             cache = CACHE / f"{model}-{name}-{key}.npz"
             if not cache.is_file():
                 encode = encode or encoder(spec)
@@ -163,6 +182,41 @@ def curve(evaluation: Evaluation, model: str, family: str, side: str, sets: list
     return [(evaluation.length(r), evaluation.average(r, side, sets)) for r in rows]
 
 
+def p_values(
+    evaluation: Evaluation, row: str, other: str, side: str, sets: list[str]
+) -> list[float]:
+    """Paired t-test p-value per set, NDCG@10 per query (ranx ``compare``)."""
+    values = []
+    for set_name in sets:
+        runs = [evaluation.runs[(r, set_name, side)] for r in (row, other)]
+        result = compare(Qrels(evaluation.qrels[set_name]), runs, ["ndcg@10"], stat_test="student")
+        values.append(float(result.to_dict()[row]["comparisons"][other]["ndcg@10"]))
+    return values
+
+
+def model_tests(evaluation: Evaluation, pairs: list[list[str]], sets: list[str]) -> list[str]:
+    """Unpruned models against each other on every set, both query sides."""
+    lines = [
+        "",
+        "## Models against each other, unpruned (paired t-test)",
+        "",
+        "| model | other | side | NDCG@10 per set (model / other) | "
+        + " | ".join(f"p {s}" for s in sets)
+        + " |",
+        "|---" * (4 + len(sets)) + "|",
+    ]
+    for row, other in pairs:
+        for side in SIDES:
+            scores = ", ".join(
+                f"{evaluation.rows[row]['ndcg@10'][side][s]:.3f} / "
+                f"{evaluation.rows[other]['ndcg@10'][side][s]:.3f}"
+                for s in sets
+            )
+            cells = " | ".join(f"{p:.3f}" for p in p_values(evaluation, row, other, side, sets))
+            lines.append(f"| {row} | {other} | {side} | {scores} | {cells} |")
+    return lines
+
+
 def equal_length_tests(
     evaluation: Evaluation, first: str, second: str, report_sets: list[str]
 ) -> list[str]:
@@ -183,18 +237,12 @@ def equal_length_tests(
         other = min(others, key=lambda o: abs(evaluation.length(o) - evaluation.length(row)))
         if abs(evaluation.length(other) / evaluation.length(row) - 1) > 0.1:
             continue
-        p_values = []
-        for set_name in report_sets:
-            runs = [evaluation.runs[(r, set_name, "corpus")] for r in (row, other)]
-            result = compare(
-                Qrels(evaluation.qrels[set_name]), runs, ["ndcg@10"], stat_test="student"
-            )
-            p_values.append(float(result.to_dict()[row]["comparisons"][other]["ndcg@10"]))
+        tests = p_values(evaluation, row, other, "corpus", report_sets)
         lines.append(
             f"| {row} | {other} | {evaluation.length(row):.0f} / {evaluation.length(other):.0f} "
             f"| {evaluation.average(row, 'corpus', report_sets):.3f} / "
             f"{evaluation.average(other, 'corpus', report_sets):.3f} | "
-            + " | ".join(f"{p:.3f}" for p in p_values)
+            + " | ".join(f"{p:.3f}" for p in tests)
             + " |"
         )
     return lines
@@ -342,6 +390,13 @@ def main() -> None:
         metavar="NAME=SPEC",
         help="a model to prune (repeatable); default splade-tiny and the shipped one",
     )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "OTHER"),
+        help="paired t-tests between two unpruned models on every set (repeatable)",
+    )
     parser.add_argument("--data", type=Path, default=SHARED / "data")
     parser.add_argument("--dev-sets", nargs="*", default=["nfcorpus"])
     parser.add_argument(
@@ -364,6 +419,7 @@ def main() -> None:
     lines, comparison = tables(evaluation, list(specs), args.report_sets, bm25, sweep)
     if {"shipped", "splade-tiny"} <= set(specs):
         lines += equal_length_tests(evaluation, "shipped", "splade-tiny", args.report_sets)
+    lines += model_tests(evaluation, args.compare or [], list(evaluation.sets))
     header = [
         "# Equal sparsity: pruned untrained models vs the trained sweep (issue 10)",
         "",

@@ -1,11 +1,14 @@
 """Package a trained model as the package's default: model.onnx + tokenizer.json + idf.json.
 
-Takes the document masked-LM weights the GPU run brought back (fp16, tied decoder dropped),
-restores them onto the base checkpoint in float32, exports through the index-time path
+Takes either the document masked-LM weights a GPU run brought back (fp16, tied decoder
+dropped; restored onto the base checkpoint in float32) or a model a training run saved (its
+document masked-LM folder is used as it is), exports through the index-time path
 (``model_export.package``, which checks ONNX/PyTorch parity before writing) and copies the
-zip's model and tokenizer next to the general IDF table in ``opensearch_sparse/models/default``.
+zip's model and tokenizer next to the IDF table in ``opensearch_sparse/models/default``.
 
     python benchmarks/training_ship.py WEIGHTS.safetensors --idf .train_bundle/idf-general.json
+    python benchmarks/training_ship.py RUN/checkpoints/step-0000160/model \
+        --idf opensearch_sparse/models/default/idf.json
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM
 
 from model_export import package
+from opensearch_sparse.training.student import document_model_dir
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "opensearch_sparse" / "models" / "default"
@@ -42,20 +46,25 @@ def restore(weights: Path, base: Path, out: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights", type=Path)
+    parser.add_argument("source", type=Path, help="WEIGHTS.safetensors or a saved model folder")
     parser.add_argument("--base", type=Path, default=SHARED / "models" / "splade-tiny")
     parser.add_argument("--idf", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        folder = restore(args.weights, args.base, Path(work) / "opensearch-sparse-default")
+        folder = (
+            document_model_dir(args.source)
+            if args.source.is_dir()
+            else restore(args.source, args.base, Path(work) / "opensearch-sparse-default")
+        )
         result = package(folder, Path(work) / "zip", fmt="onnx")
         print(result.summary())
         args.out.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(result.zip_path) as archive:
             for name in ("model.onnx", "tokenizer.json", "manifest.json"):
                 (args.out / name).write_bytes(archive.read(name))
-    shutil.copy(args.idf, args.out / "idf.json")
+    if args.idf.resolve() != (args.out / "idf.json").resolve():
+        shutil.copy(args.idf, args.out / "idf.json")
 
 
 if __name__ == "__main__":

@@ -41,9 +41,10 @@ def test_interpolate_reads_between_points_and_not_beyond() -> None:
     assert interpolate(points, 151.0) is None
 
 
-def test_script_end_to_end_on_the_fixture(tmp_path: Path) -> None:
-    """The shipped model on dbpedia-mini, two settings: JSON, markdown and PNG written, pruning
-    shortens documents, and no sweep points are claimed for a set the sweep never scored."""
+def test_script_end_to_end_on_the_fixture(tmp_path: Path, tiny_mlm: Path) -> None:
+    """The shipped model and a random tiny BERT on dbpedia-mini, two settings: JSON, markdown
+    and PNG written, pruning shortens documents, the two models are t-tested against each
+    other, and no sweep points are claimed for a set the sweep never scored."""
     out = tmp_path / "out"
     subprocess.run(
         [
@@ -51,6 +52,11 @@ def test_script_end_to_end_on_the_fixture(tmp_path: Path) -> None:
             str(ROOT / "benchmarks" / "training_pruned.py"),
             "--model",
             f"shipped=onnx:{ROOT / 'opensearch_sparse' / 'models' / 'default'}",
+            "--model",
+            f"random=mlm:{tiny_mlm}",
+            "--compare",
+            "shipped",
+            "random",
             "--data",
             str(ROOT / "tests" / "fixtures"),
             "--dev-sets",
@@ -69,7 +75,7 @@ def test_script_end_to_end_on_the_fixture(tmp_path: Path) -> None:
     )
     report = json.loads((out / "training_pruned.json").read_text())
     rows = report["rows"]
-    assert set(rows) == {"shipped", "shipped top_k:16", "shipped alpha_mass:0.8"}
+    assert {"shipped", "shipped top_k:16", "shipped alpha_mass:0.8", "random"} <= set(rows)
     assert rows["shipped top_k:16"]["doc_length"]["dbpedia-mini"] <= 16
     assert (
         rows["shipped alpha_mass:0.8"]["doc_length"]["dbpedia-mini"]
@@ -77,5 +83,10 @@ def test_script_end_to_end_on_the_fixture(tmp_path: Path) -> None:
     )
     assert 0 < rows["shipped"]["ndcg@10"]["corpus"]["dbpedia-mini"] <= 1
     assert report["pruned_at_trained_length"] == {}
-    assert "| shipped top_k:16 |" in (out / "training_pruned.md").read_text()
+    markdown = (out / "training_pruned.md").read_text()
+    assert "| shipped top_k:16 |" in markdown
+    # a trained model against random weights: a significant difference, in both query sides
+    tested = [line for line in markdown.splitlines() if line.startswith("| shipped | random |")]
+    assert len(tested) == 2
+    assert all(float(line.split("|")[-2]) < 0.05 for line in tested)
     assert (out / "training_pruned.png").stat().st_size > 0
