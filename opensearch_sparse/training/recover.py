@@ -79,4 +79,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from opensearch_sparse.cli.output import known_failures
+
+    with known_failures():  # a package that does not fit: one cause, one fix, exit 1
+        main()

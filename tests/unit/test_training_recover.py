@@ -3,6 +3,8 @@ shipped model exists only as its package)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -98,3 +100,12 @@ def test_a_package_without_masked_lm_weights_is_refused(tiny_mlm: Path, tmp_path
     onnx.save(helper.make_model(graph), str(tmp_path / "pkg" / "model.onnx"))
     with pytest.raises(RecoverError, match="no weights"):
         recover_checkpoint(tmp_path / "pkg", tiny_mlm, tmp_path / "out")
+    command = [sys.executable, "-m", "opensearch_sparse.training.recover"]
+    proc = subprocess.run(
+        [*command, str(tmp_path / "pkg"), str(tiny_mlm), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert "no weights" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
