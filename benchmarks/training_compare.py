@@ -33,6 +33,7 @@ from training_eval import (
     bm25_run,
     counting_tokenizer,
     doc_length,
+    idf_sides,
     judged_run,
     load_runs,
     query_side_runs,
@@ -93,9 +94,8 @@ def encode(name: str, spec: str, shared: Path, general: Path, sets: list[str]) -
         beir = BeirSet.load(shared / "data" / set_name)
         started = time.perf_counter()
         docs = sparse.csr_matrix(encode_texts(beir.texts))
-        corpus_w = query_weights_vector(tokenizer, IdfTable.build(beir.texts, tokenizer))
         payload["runs"][set_name] = query_side_runs(
-            beir, tokenizer, docs, {"general": general_w, "corpus": corpus_w}
+            beir, tokenizer, docs, idf_sides(tokenizer, beir.texts, general_w)
         )
         payload["doc_length"][set_name] = doc_length(docs)
         payload["seconds"][set_name] = time.perf_counter() - started

@@ -35,6 +35,7 @@ from training_eval import (
     counting_tokenizer,
     doc_length,
     encode_documents,
+    idf_sides,
     ndcg_at_10,
     query_side_runs,
     query_weights_vector,
@@ -73,12 +74,7 @@ class Evaluator:
         general = query_weights_vector(tokenizer, IdfTable.load(general_idf))
         binary = query_weights_vector(tokenizer, None)
         self.weights = {
-            s.name: {
-                "general": general,
-                "corpus": query_weights_vector(tokenizer, IdfTable.build(s.texts, tokenizer)),
-                "binary": binary,
-            }
-            for s in self.sets
+            s.name: {**idf_sides(tokenizer, s.texts, general), "binary": binary} for s in self.sets
         }
         self.payloads: dict[str, dict[str, Any]] = {}
 

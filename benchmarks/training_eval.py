@@ -118,12 +118,30 @@ def query_side_runs(
     }
 
 
+def idf_sides(tokenizer: Tokenizer, texts: list[str], general: np.ndarray) -> dict[str, np.ndarray]:
+    """The two IDF query sides every comparison scores: the general table (``general``, already
+    a weights vector) and an IDF built from the set's own corpus (``texts``)."""
+    return {
+        "general": general,
+        "corpus": query_weights_vector(tokenizer, IdfTable.build(texts, tokenizer)),
+    }
+
+
 def judged_run(qrels: dict[str, dict[str, int]], run: Run, name: str):  # type: ignore[no-untyped-def]
     """A ranx ``Run`` holding every judged query (an empty result where ``run`` has none), as
     ranx's ``evaluate`` and ``compare`` require; ranx is imported here, not on the GPU machine."""
     from ranx import Run as RanxRun
 
     return RanxRun({q: run.get(q, {}) for q in qrels}, name=name)
+
+
+def paired_p_value(qrels: dict[str, dict[str, int]], run, other) -> float:  # type: ignore[no-untyped-def]
+    """Paired t-test p-value of NDCG@10 per query between two ``judged_run`` results (ranx
+    ``compare``)."""
+    from ranx import Qrels, compare
+
+    report = compare(Qrels(qrels), [run, other], ["ndcg@10"], stat_test="student")
+    return float(report.to_dict()[run.name]["comparisons"][other.name]["ndcg@10"])
 
 
 def bm25_run(beir: BeirSet) -> Run:

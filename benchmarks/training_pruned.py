@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ranx import Qrels, compare, evaluate
+from ranx import Qrels, evaluate
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,7 +46,9 @@ from training_eval import (
     bm25_run,
     counting_tokenizer,
     doc_length,
+    idf_sides,
     judged_run,
+    paired_p_value,
     query_side_runs,
     query_weights_vector,
 )
@@ -107,11 +109,7 @@ class Evaluation:
         self.tokenizer = tokenizer
         general = query_weights_vector(tokenizer, IdfTable.load(general_idf))
         self.weights = {
-            name: {
-                "general": general,
-                "corpus": query_weights_vector(tokenizer, IdfTable.build(s.texts, tokenizer)),
-            }
-            for name, s in self.sets.items()
+            name: idf_sides(tokenizer, s.texts, general) for name, s in self.sets.items()
         }
         self.rows: dict[str, dict[str, Any]] = {}
         self.runs: dict[tuple[str, str, str], Any] = {}  # (row, set, side) -> ranx Run
@@ -119,8 +117,9 @@ class Evaluation:
     def encoded(self, model: str, spec: str) -> dict[str, sparse.csr_matrix]:
         encode = None
         out = {}
+        model_files = fingerprint(spec)
         for name, beir in self.sets.items():
-            key = hashlib.sha1(f"{fingerprint(spec)}|{beir.texts}".encode()).hexdigest()[:12]
+            key = hashlib.sha1(f"{model_files}|{beir.texts}".encode()).hexdigest()[:12]
             cache = CACHE / f"{model}-{name}-{key}.npz"
             if not cache.is_file():
                 encode = encode or encoder(spec)
@@ -186,12 +185,12 @@ def p_values(
     evaluation: Evaluation, row: str, other: str, side: str, sets: list[str]
 ) -> list[float]:
     """Paired t-test p-value per set, NDCG@10 per query (ranx ``compare``)."""
-    values = []
-    for set_name in sets:
-        runs = [evaluation.runs[(r, set_name, side)] for r in (row, other)]
-        result = compare(Qrels(evaluation.qrels[set_name]), runs, ["ndcg@10"], stat_test="student")
-        values.append(float(result.to_dict()[row]["comparisons"][other]["ndcg@10"]))
-    return values
+    return [
+        paired_p_value(
+            evaluation.qrels[s], evaluation.runs[(row, s, side)], evaluation.runs[(other, s, side)]
+        )
+        for s in sets
+    ]
 
 
 def model_tests(evaluation: Evaluation, pairs: list[list[str]], sets: list[str]) -> list[str]:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ranx import Qrels, compare, evaluate
+from ranx import Qrels, evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_eval import BeirSet, bm25_run, judged_run, load_runs, ndcg_at_10
+from training_eval import BeirSet, bm25_run, judged_run, load_runs, ndcg_at_10, paired_p_value
 
 from opensearch_sparse.corpus import read_qrels
 
@@ -93,12 +93,14 @@ class Scores:
 
     def significance(self, name: str, other: str, kind: str) -> dict[str, float]:
         """Paired t-test p-value per report set (ranx ``compare``), ``name`` against ``other``."""
-        result = {}
-        for set_name in REPORT_SETS:
-            runs = [self.runs[(name, set_name, kind)], self.runs[(other, set_name, kind)]]
-            report = compare(Qrels(self.qrels[set_name]), runs, ["ndcg@10"], stat_test="student")
-            result[set_name] = float(report.to_dict()[name]["comparisons"][other]["ndcg@10"])
-        return result
+        return {
+            set_name: paired_p_value(
+                self.qrels[set_name],
+                self.runs[(name, set_name, kind)],
+                self.runs[(other, set_name, kind)],
+            )
+            for set_name in REPORT_SETS
+        }
 
 
 def sweep_table(scores: Scores, records: dict[str, Any]) -> list[str]:
