@@ -34,6 +34,14 @@ LOST_RACE = (
     "version conflict",
     "should only be called when model is in DEPLOYING state",
 )
+#: What a node says when the zip it rebuilt from the chunks does not hash to the registered
+#: sha256. ml-commons appends the chunks to ``deploy/<model id>/<name>.zip`` (FileUtils.
+#: mergeFiles opens it for append), so a zip left there by a deploy cut off by a node stop or
+#: kill corrupts the next one; the node deletes its copy with this failure, so one retry
+#: downloads into a clean folder (ml-commons issue 844).
+STALE_DOWNLOAD = ("model content changed",)
+#: Retries after STALE_DOWNLOAD before the stored chunks themselves are blamed.
+MAX_REFETCH = 2
 #: States in which a model with the right hash is complete and may be reused. Anything else
 #: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
 REUSABLE_STATES = frozenset(
@@ -42,13 +50,14 @@ REUSABLE_STATES = frozenset(
 
 
 #: What a deploy task's state means for the caller (``deploy_outcome``).
-DeployStatus = Literal["done", "running", "again", "failed"]
+DeployStatus = Literal["done", "running", "again", "refetch", "failed"]
 
 
 def deploy_outcome(task: dict[str, Any]) -> tuple[DeployStatus, str]:
     """What a deploy task's state means for the caller, with the server's error text: "done",
     "running", "again" (every node that failed lost a race with another deploy of the same
-    model: ask again) or "failed".
+    model: ask again), "refetch" (some node rebuilt the zip onto a stale one, the rest lost
+    races: ask again, a bounded number of times) or "failed".
 
     ml-commons ends a deploy that failed on some nodes as COMPLETED_WITH_ERROR (the model is
     PARTIALLY_DEPLOYED) and one that failed on all as FAILED; ``error`` is then a JSON object
@@ -68,6 +77,9 @@ def deploy_outcome(task: dict[str, Any]) -> tuple[DeployStatus, str]:
     messages = [str(m) for m in per_node.values()] if isinstance(per_node, dict) else [error]
     if state != "CANCELLED" and all(any(m in msg for m in LOST_RACE) for msg in messages):
         return "again", error
+    retryable = LOST_RACE + STALE_DOWNLOAD
+    if state != "CANCELLED" and all(any(m in msg for m in retryable) for msg in messages):
+        return "refetch", error
     if state == "COMPLETED_WITH_ERROR":
         return "failed", f"deployed on some nodes only: {error}"
     return "failed", error
@@ -243,11 +255,24 @@ class MLCommons:
         task_id = self._start_deploy(model_id)
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
+        refetches = 0
         while time.monotonic() < deadline:
             task = self.ml.get_task(task_id=task_id)
             outcome, error = deploy_outcome(task)
             if outcome == "done":
                 return
+            if outcome == "refetch":
+                refetches += 1
+                if refetches > MAX_REFETCH:
+                    raise ModelDeployError(
+                        f"deploy of {model_id} failed {refetches} times: the model the cluster "
+                        f"stores does not match its sha256 ({error})",
+                        f"delete it (`opensearch-sparse model delete {model_id}`) and register "
+                        "the zip again",
+                    )
+                progress("a node rebuilt the model onto a stale download; deploying again")
+                task_id = self._start_deploy(model_id)
+                continue
             if outcome == "again":
                 # Another deploy of this model was in flight (ml-commons redeploys models by
                 # itself after a restart) and won on some nodes: let it finish, then ask again;

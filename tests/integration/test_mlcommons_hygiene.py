@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from opensearch_sparse.cluster import install
 from opensearch_sparse.mlcommons import CHUNK_BYTES, MLCommons, ModelNotFoundError
 from opensearch_sparse.model_package import ModelPackage
 
@@ -89,3 +90,31 @@ def test_register_changes_no_cluster_setting_unless_asked(
         assert client.cluster.get_settings(flat_settings=True)["persistent"][key] == "100"
     finally:
         client.cluster.put_settings(body={"persistent": {key: None}})
+
+
+def test_a_stale_download_on_the_node_does_not_fail_the_deploy(
+    local_cluster: Any, ml: MLCommons, onnx_zip: Path, tmp_path: Path
+) -> None:
+    """ml-commons appends a model's chunks to ``deploy/<id>/<name>.zip``: a zip left there by a
+    deploy that a node stop cut off made the next deploy fail with "model content changed"
+    (the 3-node test cluster in CI). The deploy now asks again, and the node deletes its copy
+    on that failure, so the second download is clean."""
+    if local_cluster.local is None:
+        pytest.skip("needs the embedded node's data folder")
+    package = _variant(onnx_zip, tmp_path)
+    model_id, _ = ml.register(package)
+    try:
+        node_dir = local_cluster.local.node_dir
+        stale = node_dir / "data/ml_cache/models_cache/deploy" / model_id / f"{package.name}.zip"
+        stale.parent.mkdir(parents=True)
+        stale.write_bytes(b"the first half of an earlier download")
+        owner = install.service_user()
+        if owner:  # the node runs as this user and must be able to delete the file
+            install.chown_tree(node_dir / "data/ml_cache/models_cache", *owner)
+        messages: list[str] = []
+        ml.deploy(model_id, progress=messages.append)
+        assert any("stale download" in m for m in messages), messages  # the bug was hit
+        assert ml.get(model_id).state == "DEPLOYED"
+        assert ml.predict_sparse(model_id, ["stale downloads"])[0]
+    finally:
+        ml.delete(model_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opensearch_sparse.client import make_client
-from opensearch_sparse.cluster.install import node_settings
+from opensearch_sparse.cluster.install import clear_deploy_scratch, node_settings
 from opensearch_sparse.cluster.layout import ClusterLayout
 from opensearch_sparse.config import ClusterConfig
 from opensearch_sparse.errors import ClusterUnreachableError
@@ -55,3 +55,18 @@ def test_client_takes_every_node_for_failover() -> None:
     assert hosts == ["http://127.0.0.1:9330", "http://127.0.0.1:9331"]
     with pytest.raises(ClusterUnreachableError, match="mixes"):
         make_client(ClusterConfig(url="http://a:9200,https://b:9200"))
+
+
+def test_a_start_clears_ml_commons_download_scratch_but_not_its_libraries(tmp_path) -> None:
+    """A zip left in deploy/ by a cut-off deploy corrupts the next download of that model."""
+    cache = tmp_path / "data" / "ml_cache"
+    stale = cache / "models_cache" / "deploy" / "model-id" / "default.zip"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
+    library = cache / "pytorch" / "libtorch.so"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"lib")
+    clear_deploy_scratch(tmp_path)
+    assert not stale.parent.parent.exists()
+    assert library.read_bytes() == b"lib"
+    clear_deploy_scratch(tmp_path)  # nothing there: no error

@@ -48,6 +48,15 @@ def test_a_node_whose_model_state_another_deploy_changed_is_asked_again() -> Non
     assert deploy_outcome(task("FAILED", n1=changed, n2=DUPLICATE, n3=DUPLICATE))[0] == "again"
 
 
+def test_a_node_that_rebuilt_the_zip_onto_a_stale_one_is_asked_to_download_again() -> None:
+    """The 3-node run that failed in CI: a zip left by a cut-off deploy, appended to."""
+    stale = "model content changed"
+    assert deploy_outcome(task("COMPLETED_WITH_ERROR", n1=stale))[0] == "refetch"
+    assert deploy_outcome(task("FAILED", n1=stale, n2=DUPLICATE, n3=stale))[0] == "refetch"
+    assert deploy_outcome(task("CANCELLED", n1=stale))[0] == "failed"
+    assert deploy_outcome(task("FAILED", n1=stale, n2="out of memory"))[0] == "failed"
+
+
 def test_a_plain_text_error_is_read_too() -> None:
     assert deploy_outcome({"state": "FAILED", "error": CONFLICT}) == ("again", CONFLICT)
     assert deploy_outcome({"state": "FAILED", "error": "model content hash mismatch"}) == (
