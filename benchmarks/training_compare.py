@@ -51,7 +51,7 @@ REPORT_SETS = ("cranfield", "dbpedia-5k", "msmarco-dl19-5k")
 MAX_LEN = 256
 
 
-def encoder(spec: str):  # type: ignore[no-untyped-def]
+def encoder(spec: str):
     """``texts -> csr [n, vocab]`` for a model SPEC (see the module docstring)."""
     kind, _, path = spec.partition(":")
     if kind == "onnx":

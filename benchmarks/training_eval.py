@@ -127,7 +127,7 @@ def idf_sides(tokenizer: Tokenizer, texts: list[str], general: np.ndarray) -> di
     }
 
 
-def judged_run(qrels: dict[str, dict[str, int]], run: Run, name: str):  # type: ignore[no-untyped-def]
+def judged_run(qrels: dict[str, dict[str, int]], run: Run, name: str):
     """A ranx ``Run`` holding every judged query (an empty result where ``run`` has none), as
     ranx's ``evaluate`` and ``compare`` require; ranx is imported here, not on the GPU machine."""
     from ranx import Run as RanxRun
@@ -135,7 +135,7 @@ def judged_run(qrels: dict[str, dict[str, int]], run: Run, name: str):  # type: 
     return RanxRun({q: run.get(q, {}) for q in qrels}, name=name)
 
 
-def paired_p_value(qrels: dict[str, dict[str, int]], run, other) -> float:  # type: ignore[no-untyped-def]
+def paired_p_value(qrels: dict[str, dict[str, int]], run, other) -> float:
     """Paired t-test p-value of NDCG@10 per query between two ``judged_run`` results (ranx
     ``compare``)."""
     from ranx import Qrels, compare

@@ -175,7 +175,7 @@ def sweep_points(sweep: dict[str, Any], report_sets: list[str], side: str) -> di
     return points
 
 
-def curve(evaluation: Evaluation, model: str, family: str, side: str, sets: list[str]):  # type: ignore[no-untyped-def]
+def curve(evaluation: Evaluation, model: str, family: str, side: str, sets: list[str]):
     """(length, report average) for the unpruned model and each setting of one prune family."""
     rows = [model] + [r for r in evaluation.rows if r.startswith(f"{model} {family}:")]
     return [(evaluation.length(r), evaluation.average(r, side, sets)) for r in rows]
@@ -290,16 +290,16 @@ def tables(
     ]
     for side in SIDES:
         for name, (length, value) in sweep_points(sweep, report_sets, side).items():
-            cells = []
+            gaps: list[str] = []
             for model in models:
                 for family in ("top_k", "alpha_mass"):
                     pruned = interpolate(
                         curve(evaluation, model, family, side, report_sets), length
                     )
                     comparison[f"{name}|{side}|{model} {family}"] = pruned
-                    cells.append("-" if pruned is None else f"{value - pruned:+.3f}")
+                    gaps.append("-" if pruned is None else f"{value - pruned:+.3f}")
             lines.append(
-                f"| {name} | {length:.0f} | {side} | {value:.3f} | " + " | ".join(cells) + " |"
+                f"| {name} | {length:.0f} | {side} | {value:.3f} | " + " | ".join(gaps) + " |"
             )
     return lines, comparison
 
