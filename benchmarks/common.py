@@ -269,6 +269,19 @@ def _wait_for_leases(client: OpenSearch, name: str, timeout: float = 120.0) -> N
         time.sleep(2)
 
 
+def shard_clock(client: OpenSearch, name: str) -> Any:
+    """A ``loadgen.ShardClock`` for index ``name``: the node's cumulative query + fetch phase
+    milliseconds over its shards. OpenSearch sums each phase in nanoseconds, so the change over
+    a few hundred searches resolves far below the one-millisecond steps of ``took``."""
+
+    def read() -> float:
+        stats = client.indices.stats(index=name, metric="search")["indices"][name]["total"]
+        search = stats["search"]
+        return float(search["query_time_in_millis"] + search["fetch_time_in_millis"])
+
+    return read
+
+
 def index_mb(client: OpenSearch, name: str) -> float:
     stats = client.indices.stats(index=name, metric="store")
     return float(stats["indices"][name]["primaries"]["store"]["size_in_bytes"]) / 1e6

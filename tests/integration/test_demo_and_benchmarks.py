@@ -129,6 +129,8 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             assert len(r["rounds"]) == 2
             assert 0 < r["median"]["p50_ms"] <= r["median"]["p99_ms"]
             assert r["ratio"]["p50_ms"]["min"] <= r["ratio"]["p50_ms"]["median"]
+            # the node's own time per search: a part of what the client waited for
+            assert 0 < r["median"]["shard_ms"] < r["median"]["p99_ms"]
         assert report["results"][clients]["bm25"]["ratio"]["p50_ms"]["median"] == 1.0
     # The approximate index finds most of exact search's top 10 on the same queries.
     assert 0.5 < report["seismic_recall"] <= report["seismic_recall_ties"] <= 1.0
