@@ -175,8 +175,17 @@ class SparseSearch:
         return self.encoder.encode(text)
 
     def search(
-        self, text: str, mode: str = "sparse", k: int = 10, *, two_phase: bool = False
+        self,
+        text: str,
+        mode: str = "sparse",
+        k: int = 10,
+        *,
+        two_phase: bool = False,
+        encoded: EncodedQuery | None = None,
     ) -> SearchResult:
+        """Search ``text`` in ``mode``. ``encoded`` is ``text`` already through ``encode``, for
+        callers that keep encodings (repeated queries, paging) or time the request alone;
+        ``text`` still gives the BM25 side and the result's notes."""
         if mode not in MODES:
             raise SearchError(f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
         if k < 1 or k > 10000:
@@ -190,9 +199,10 @@ class SparseSearch:
         bm25_text = " ".join(words[:MAX_BM25_WORDS])
         if len(words) > MAX_BM25_WORDS and mode != "sparse":
             notes.append(f"BM25 used the first {MAX_BM25_WORDS} of {len(words)} words")
-        encoded = EncodedQuery({})
-        if mode != "bm25" and not self.tokenizer_model_id:
-            encoded = self.encode(text)
+        if mode == "bm25" or self.tokenizer_model_id:
+            encoded = EncodedQuery({})
+        else:
+            encoded = encoded if encoded is not None else self.encode(text)
             if encoded.dropped_tokens:
                 notes.append(f"kept the {len(encoded.weights)} highest-IDF query tokens")
             if encoded.empty:

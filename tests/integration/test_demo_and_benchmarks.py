@@ -102,6 +102,7 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             "seismic",
             "sparse-counted",
             "bm25-counted",
+            "sparse-preencoded",
             "--seismic-postings",
             "200",
             "--heap-factor",
@@ -124,7 +125,14 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
     report = json.loads((tmp_path / "latency-dbpedia-mini.json").read_text())
     assert len(report["model_sha256"]) == 64
     for clients in ("1", "2"):
-        for mode in ("bm25", "sparse", "seismic", "bm25-counted", "sparse-counted"):
+        for mode in (
+            "bm25",
+            "sparse",
+            "seismic",
+            "bm25-counted",
+            "sparse-counted",
+            "sparse-preencoded",
+        ):
             r = report["results"][clients][mode]
             assert len(r["rounds"]) == 2
             assert 0 < r["median"]["p50_ms"] <= r["median"]["p99_ms"]
@@ -143,6 +151,7 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
     markdown = (tmp_path / "latency-dbpedia-mini.md").read_text()
     assert "Machine load" in markdown
     assert "Both counting hits (10000" in markdown
+    assert "`sparse-preencoded` sends the sparse requests" in markdown
 
 
 def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:

@@ -110,6 +110,21 @@ def test_searching_without_a_hit_count_returns_the_counted_hits(
         assert [h.score for h in fast] == pytest.approx([h.score for h in exact])
 
 
+def test_a_query_encoded_beforehand_searches_the_same(searcher: SparseSearch) -> None:
+    """``search(encoded=...)`` skips the client's encoding, not anything else."""
+    for query in QUERIES:
+        encoded = searcher.encode(query)
+        plain = searcher.search(query, "sparse", k=10)
+        ready = searcher.search(query, "sparse", k=10, encoded=encoded)
+        assert ready.hits and [h.doc_id for h in ready.hits] == [h.doc_id for h in plain.hits]
+        assert ready.query_tokens == plain.query_tokens
+    # The text still gives BM25's side of a hybrid search.
+    hybrid = searcher.search(QUERIES[0], "hybrid", k=10, encoded=searcher.encode(QUERIES[0]))
+    assert [h.doc_id for h in hybrid.hits] == [
+        h.doc_id for h in searcher.search(QUERIES[0], "hybrid", k=10).hits
+    ]
+
+
 def test_two_phase_finds_the_same_best_document(searcher: SparseSearch) -> None:
     plain = searcher.search(QUERIES[0], "sparse", k=50)
     two_phase = searcher.search(QUERIES[0], "sparse", k=5, two_phase=True)
