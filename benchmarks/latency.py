@@ -11,7 +11,7 @@ index sizes, and the machine's load while it ran.
     python benchmarks/latency.py --prune alpha_mass:0.8 --min-idf 1 --no-source
     python benchmarks/latency.py ... --reuse --rounds 15   # same indices, more rounds
     python benchmarks/latency.py ... --modes bm25 sparse bm25-counted sparse-counted
-    python benchmarks/latency.py ... --modes bm25 sparse sparse-preencoded
+    python benchmarks/latency.py ... --modes bm25 sparse sparse-preencoded sparse-two-phase
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from dataclasses import replace
 from itertools import cycle, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,15 +56,26 @@ from opensearch_sparse.schema import SparseIndex
 from opensearch_sparse.search import AnnParams, SparseSearch
 
 QUERY_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
-#: Each mode: the index it searches (a key of ``build``'s names), how, and whether it counts hits.
+
+
+class Plan(NamedTuple):
+    """A mode: the index it searches (``index_key``: a key of ``build``'s names) and how."""
+
+    index_key: str
+    search: str
+    counted: bool = False
+    two_phase: bool = False
+
+
 MODE_PLAN = {
-    "bm25": ("bm25", "bm25", False),
-    "sparse": ("sparse", "sparse", False),
-    "hybrid": ("sparse", "hybrid", False),
-    "seismic": ("seismic", "sparse", False),
-    "bm25-counted": ("bm25", "bm25", True),
-    "sparse-counted": ("sparse", "sparse", True),
-    "sparse-preencoded": ("sparse", "sparse", False),
+    "bm25": Plan("bm25", "bm25"),
+    "sparse": Plan("sparse", "sparse"),
+    "hybrid": Plan("sparse", "hybrid"),
+    "seismic": Plan("seismic", "sparse"),
+    "bm25-counted": Plan("bm25", "bm25", counted=True),
+    "sparse-counted": Plan("sparse", "sparse", counted=True),
+    "sparse-preencoded": Plan("sparse", "sparse"),
+    "sparse-two-phase": Plan("sparse", "sparse", two_phase=True),
 }
 #: Modes whose queries are encoded before the clock starts: the sparse request alone, to tell
 #: the client's encoding (reported on its own) from the node's and the wire's share.
@@ -136,19 +147,20 @@ def modes_for(
     client: Any, args: Any, names: dict, encoder: QueryEncoder, queries: list[str]
 ) -> dict[str, Mode]:
     def make(name: str) -> Mode:
-        index, mode, counted = MODE_PLAN[name]
+        plan = MODE_PLAN[name]
         searcher = SparseSearch(
             client,
-            names[index],
+            names[plan.index_key],
             encoder,
-            ann=ann_params(args) if index == "seismic" else None,
-            track_total_hits=COUNTED if counted else False,
+            ann=ann_params(args) if plan.index_key == "seismic" else None,
+            track_total_hits=COUNTED if plan.counted else False,
         )
-
         ready = {q: encoder.encode(q) for q in queries} if name in PREENCODED else {}
 
         def one(text: str) -> tuple[float, float]:
-            result = searcher.search(text, mode, k=args.k, encoded=ready.get(text))
+            result = searcher.search(
+                text, plan.search, k=args.k, two_phase=plan.two_phase, encoded=ready.get(text)
+            )
             return result.client_ms, float(result.took_ms)
 
         return one
@@ -306,7 +318,7 @@ def main() -> None:
             rounds=args.rounds,
             warmup=args.warmup,
             baseline="bm25",
-            clocks={m: shard_clock(client, names[MODE_PLAN[m][0]]) for m in args.modes},
+            clocks={m: shard_clock(client, names[MODE_PLAN[m].index_key]) for m in args.modes},
         )
     found = (
         seismic_recall(client, names, encoder, replay, args) if "seismic" in args.modes else None

@@ -103,6 +103,7 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             "sparse-counted",
             "bm25-counted",
             "sparse-preencoded",
+            "sparse-two-phase",
             "--seismic-postings",
             "200",
             "--heap-factor",
@@ -132,6 +133,7 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             "bm25-counted",
             "sparse-counted",
             "sparse-preencoded",
+            "sparse-two-phase",
         ):
             r = report["results"][clients][mode]
             assert len(r["rounds"]) == 2
