@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,7 +269,7 @@ def _wait_for_leases(client: OpenSearch, name: str, timeout: float = 120.0) -> N
         time.sleep(2)
 
 
-def shard_clock(client: OpenSearch, name: str) -> Any:
+def shard_clock(client: OpenSearch, name: str) -> Callable[[], float]:
     """A ``loadgen.ShardClock`` for index ``name``: the node's cumulative query + fetch phase
     milliseconds over its shards. OpenSearch sums each phase in nanoseconds, so the change over
     a few hundred searches resolves far below the one-millisecond steps of ``took``."""
