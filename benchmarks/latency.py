@@ -59,12 +59,16 @@ QUERY_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
 
 
 class Plan(NamedTuple):
-    """A mode: the index it searches (``index_key``: a key of ``build``'s names) and how."""
+    """A mode: the index it searches (``index_key``: a key of ``build``'s names) and how.
+    ``preencoded`` modes encode their queries before the clock starts: the sparse request
+    alone, to tell the client's encoding (reported on its own) from the node's and the wire's
+    share."""
 
     index_key: str
     search: str
     counted: bool = False
     two_phase: bool = False
+    preencoded: bool = False
 
 
 MODE_PLAN = {
@@ -74,12 +78,9 @@ MODE_PLAN = {
     "seismic": Plan("seismic", "sparse"),
     "bm25-counted": Plan("bm25", "bm25", counted=True),
     "sparse-counted": Plan("sparse", "sparse", counted=True),
-    "sparse-preencoded": Plan("sparse", "sparse"),
+    "sparse-preencoded": Plan("sparse", "sparse", preencoded=True),
     "sparse-two-phase": Plan("sparse", "sparse", two_phase=True),
 }
-#: Modes whose queries are encoded before the clock starts: the sparse request alone, to tell
-#: the client's encoding (reported on its own) from the node's and the wire's share.
-PREENCODED = {"sparse-preencoded"}
 MODES = tuple(MODE_PLAN)
 #: The ``-counted`` modes count hits as OpenSearch does by default (exactly up to 10,000); the
 #: others count none, as the product searches (``opensearch_sparse.search.TRACK_TOTAL_HITS``).
@@ -155,7 +156,7 @@ def modes_for(
             ann=ann_params(args) if plan.index_key == "seismic" else None,
             track_total_hits=COUNTED if plan.counted else False,
         )
-        ready = {q: encoder.encode(q) for q in queries} if name in PREENCODED else {}
+        ready = {q: encoder.encode(q) for q in queries} if plan.preencoded else {}
 
         def one(text: str) -> tuple[float, float]:
             result = searcher.search(
@@ -377,7 +378,7 @@ def main() -> None:
         + (
             " `sparse-preencoded` sends the sparse requests with every query encoded before "
             "the clock starts."
-            if PREENCODED & set(args.modes)
+            if any(MODE_PLAN[m].preencoded for m in args.modes)
             else ""
         )
         + "\n\n"
