@@ -231,15 +231,20 @@ def prepare_node(
         _ensure_traversable(node_dir)
 
 
-def clear_deploy_scratch(node_dir: Path) -> None:
-    """Empty ml-commons' download folder for model deploys before the node starts.
+def deploy_scratch(node_dir: Path) -> Path:
+    """ml-commons' download folder for model deploys: a model's zip is rebuilt in it by
+    appending its chunks to ``<model id>/<name>.zip``."""
+    return node_dir / "data" / "ml_cache" / "models_cache" / "deploy"
 
-    ml-commons rebuilds a model's zip there by appending its chunks to
-    ``deploy/<model id>/<name>.zip``; a zip left by a deploy that a stop or kill cut off makes
-    the next deploy of that model fail with "model content changed" (seen on the 3-node test
-    cluster, whose data outlives a run). Nothing in it is read after a restart.
+
+def clear_deploy_scratch(node_dir: Path) -> None:
+    """Empty ``deploy_scratch`` before the node starts.
+
+    A zip left there by a deploy that a stop or kill cut off makes the next deploy of that
+    model fail with "model content changed" (seen on the 3-node test cluster, whose data
+    outlives a run). Nothing in it is read after a restart.
     """
-    shutil.rmtree(node_dir / "data" / "ml_cache" / "models_cache" / "deploy", ignore_errors=True)
+    shutil.rmtree(deploy_scratch(node_dir), ignore_errors=True)
 
 
 def _link_pytorch_cache(source: Path, cache: Path) -> None:

@@ -104,13 +104,13 @@ def test_a_stale_download_on_the_node_does_not_fail_the_deploy(
     package = _variant(onnx_zip, tmp_path)
     model_id, _ = ml.register(package)
     try:
-        node_dir = local_cluster.local.node_dir
-        stale = node_dir / "data/ml_cache/models_cache/deploy" / model_id / f"{package.name}.zip"
+        scratch = install.deploy_scratch(local_cluster.local.node_dir)
+        stale = scratch / model_id / f"{package.name}.zip"
         stale.parent.mkdir(parents=True)
         stale.write_bytes(b"the first half of an earlier download")
         owner = install.service_user()
         if owner:  # the node runs as this user and must be able to delete the file
-            install.chown_tree(node_dir / "data/ml_cache/models_cache", *owner)
+            install.chown_tree(scratch.parent, *owner)  # models_cache: mkdir may have made it
         messages: list[str] = []
         ml.deploy(model_id, progress=messages.append)
         assert any("stale download" in m for m in messages), messages  # the bug was hit
