@@ -319,6 +319,16 @@ def _plain_to_tls_error(url: str) -> TlsError:
     return TlsError(f"{url} speaks TLS only; plain HTTP was refused", f"use {secure}")
 
 
+#: Answers worth another try: the cluster is busy (429, a circuit breaker that says its
+#: durability is TRANSIENT) or a node is (re)starting behind a proxy (502-504).
+TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+
+
+def is_transient(exc: TransportError) -> bool:
+    """Whether asking the same thing again later may succeed (see ``TRANSIENT_STATUS``)."""
+    return exc.status_code in TRANSIENT_STATUS
+
+
 def server_reason(exc: TransportError) -> str:
     """The server's own one-line reason from an error response (root cause first)."""
     info = exc.info if isinstance(exc.info, dict) else {}

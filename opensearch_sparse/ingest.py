@@ -19,6 +19,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError, ConnectionTimeout, TransportError
 
 from opensearch_sparse.batching import batched
+from opensearch_sparse.client import TRANSIENT_STATUS, is_transient
 from opensearch_sparse.config import INGEST_BACKOFF_MAX_S, INGEST_BACKOFF_S, INGEST_RETRIES
 from opensearch_sparse.corpus import Document
 from opensearch_sparse.errors import SparseError
@@ -134,8 +135,6 @@ def _actions(
             yield _Action(doc.doc_id, doc.line, source)
 
 
-#: Answers worth another try: the cluster is busy or a node is (re)starting.
-TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 #: Item errors that a node leaving or (re)joining causes, worth another try like a 429: the
 #: ingest pipeline's model on a worker that just died, or a shard between nodes.
 TRANSIENT_REASONS = (
@@ -215,7 +214,7 @@ class _Sender:
             except (ConnectionError, ConnectionTimeout) as exc:
                 failure: Exception = exc
             except TransportError as exc:
-                if exc.status_code not in TRANSIENT_STATUS:
+                if not is_transient(exc):
                     raise
                 failure = exc
             if attempt == INGEST_RETRIES:

@@ -11,19 +11,22 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from opensearch_sparse import config
-from opensearch_sparse.client import server_reason
+from opensearch_sparse.client import is_transient, server_reason
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.model_package import ModelPackage
 from opensearch_sparse.progress import Status, quiet
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHUNK_BYTES = 10_000_000  # ml-commons' maximum chunk size
 #: What a deploy task says on a node where another deploy of the same model is still running
@@ -83,6 +86,24 @@ def deploy_outcome(task: dict[str, Any]) -> tuple[DeployStatus, str]:
     if state == "COMPLETED_WITH_ERROR":
         return "failed", f"deployed on some nodes only: {error}"
     return "failed", error
+
+
+def unless_busy(request: Callable[[], T], progress: Status, pause_s: float) -> T | None:
+    """``request()``, or None after ``pause_s`` when the node answers that it is busy.
+
+    A node loading a model is the one most likely to trip its real-memory circuit breaker (a
+    429 that says TRANSIENT; CI saw it on a 512 MB node); the task it runs is unharmed, so a
+    poll waits that out within its caller's deadline instead of abandoning a deploy that is
+    going well.
+    """
+    try:
+        return request()
+    except TransportError as exc:
+        if not is_transient(exc):
+            raise
+        progress(f"the node is busy ({server_reason(exc)}); asking again")
+        time.sleep(pause_s)
+        return None
 
 
 class ModelDeployError(SparseError):
@@ -228,7 +249,10 @@ class MLCommons:
         and the next run's clean-up never deletes the one this run just made."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            state = self.get(model_id).state
+            info = unless_busy(lambda: self.get(model_id), progress, 5 * self.poll_interval_s)
+            if info is None:
+                continue
+            state = info.state
             if state in REUSABLE_STATES:
                 return
             if state != "REGISTERING":
@@ -257,7 +281,11 @@ class MLCommons:
         started = time.monotonic()
         refetches = 0
         while time.monotonic() < deadline:
-            task = self.ml.get_task(task_id=task_id)
+            task = unless_busy(
+                partial(self.ml.get_task, task_id=task_id), progress, 5 * self.poll_interval_s
+            )
+            if task is None:
+                continue
             outcome, error = deploy_outcome(task)
             if outcome == "done":
                 return

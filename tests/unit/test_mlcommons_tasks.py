@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from opensearchpy.exceptions import TransportError
 
-from opensearch_sparse.mlcommons import deploy_outcome
+from opensearch_sparse.mlcommons import deploy_outcome, unless_busy
 
 DUPLICATE = "Duplicate deploy model task"
 CONFLICT = (
@@ -80,3 +81,40 @@ def test_a_failure_on_every_node_carries_the_servers_text() -> None:
 
 def test_a_cancelled_task_is_not_retried() -> None:
     assert deploy_outcome(task("CANCELLED", n1=DUPLICATE))[0] == "failed"
+
+
+#: The answer CI got from a 512 MB node polling its own deploy task (abridged).
+BREAKER = {
+    "error": {
+        "root_cause": [
+            {
+                "type": "circuit_breaking_exception",
+                "reason": "[parent] Data too large, data for [<http_request>] would be "
+                "[519953232/495.8mb], which is larger than the limit of [510027366/486.3mb]",
+                "durability": "TRANSIENT",
+            }
+        ],
+        "type": "circuit_breaking_exception",
+    },
+    "status": 429,
+}
+
+
+def test_a_busy_node_is_asked_again_and_the_wait_is_reported() -> None:
+    said: list[str] = []
+
+    def tripped() -> dict[str, str]:
+        raise TransportError(429, "circuit_breaking_exception", BREAKER)
+
+    assert unless_busy(tripped, said.append, 0.0) is None
+    assert len(said) == 1
+    assert said[0].startswith("the node is busy ([parent] Data too large, data for [<http_req")
+    assert unless_busy(lambda: {"state": "RUNNING"}, said.append, 0.0) == {"state": "RUNNING"}
+
+
+def test_a_refusal_that_waiting_cannot_fix_is_raised() -> None:
+    def refused() -> None:
+        raise TransportError(400, "illegal_argument_exception", {"error": "bad task id"})
+
+    with pytest.raises(TransportError):
+        unless_busy(refused, lambda _: None, 0.0)
