@@ -129,7 +129,10 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
     if "seismic" in args.modes:
         names["seismic"] = f"{tag}-seismic"
         seismic = replace(
-            SEISMIC, store_source=not args.no_source, n_postings=args.seismic_postings
+            SEISMIC,
+            store_source=not args.no_source,
+            n_postings=args.seismic_postings,
+            summary_prune_ratio=args.summary_prune_ratio,
         )
         facts["seismic"] = fill_index(
             client,
@@ -281,6 +284,13 @@ def main() -> None:
         help="SEISMIC n_postings: documents kept per posting list (default 0.0005 x documents)",
     )
     parser.add_argument(
+        "--summary-prune-ratio",
+        type=float,
+        default=SEISMIC.summary_prune_ratio,
+        help="SEISMIC: share of a cluster summary's weight kept (1: every token, so a summary "
+        "bounds its documents' scores; lower: smaller, may skip clusters holding hits)",
+    )
+    parser.add_argument(
         "--min-idf", type=float, default=0.0, help="drop query tokens at or below this IDF"
     )
     parser.add_argument(
@@ -389,8 +399,9 @@ def main() -> None:
         + (
             f"\nSEISMIC recall@{args.k} against exact search: {found['ids']:.3f} by id, "
             f"{found['ties']:.3f} counting documents tied with exact search's {args.k}th as "
-            f"found (n_postings {args.seismic_postings or 'default'}, top_n {args.top_n}, "
-            f"heap_factor {args.heap_factor:g}).\n"
+            f"found (n_postings {args.seismic_postings or 'default'}, summary_prune_ratio "
+            f"{args.summary_prune_ratio:g}, top_n {args.top_n}, heap_factor "
+            f"{args.heap_factor:g}).\n"
             if found is not None
             else ""
         )
@@ -413,6 +424,7 @@ def main() -> None:
             "seismic_recall_ties": found["ties"] if found else None,
             "seismic": {
                 "n_postings": args.seismic_postings,
+                "summary_prune_ratio": args.summary_prune_ratio,
                 "top_n": args.top_n,
                 "heap_factor": args.heap_factor,
             },

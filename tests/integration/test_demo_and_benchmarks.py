@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from opensearch_sparse.demo import EXAMPLE_QUERIES
+from opensearch_sparse.schema import SPARSE_FIELD
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -108,6 +109,8 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             "200",
             "--heap-factor",
             "1.5",
+            "--summary-prune-ratio",
+            "1",
             "--queries",
             "20",
             "--rounds",
@@ -144,7 +147,16 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
         assert report["results"][clients]["bm25"]["ratio"]["p50_ms"]["median"] == 1.0
     # The approximate index finds most of exact search's top 10 on the same queries.
     assert 0.5 < report["seismic_recall"] <= report["seismic_recall_ties"] <= 1.0
-    assert report["seismic"] == {"n_postings": 200, "top_n": 10, "heap_factor": 1.5}
+    assert report["seismic"] == {
+        "n_postings": 200,
+        "summary_prune_ratio": 1.0,
+        "top_n": 10,
+        "heap_factor": 1.5,
+    }
+    name = f"lat-dbpedia-mini-200-{report['model_sha256'][:8]}-seismic"
+    mapping = local_cluster.client().indices.get_mapping(index=name)[name]["mappings"]
+    parameters = mapping["properties"][SPARSE_FIELD]["method"]["parameters"]
+    assert (parameters["n_postings"], parameters["summary_prune_ratio"]) == (200, 1.0)
     sizes = report["indices"]
     assert sizes["bm25"]["documents"] == sizes["sparse"]["documents"] == 200
     assert sizes["sparse"]["index_mb"] > sizes["bm25"]["index_mb"] > 0
