@@ -320,7 +320,7 @@ def _plain_to_tls_error(url: str) -> TlsError:
 
 
 #: Answers worth another try: the cluster is busy (429, a circuit breaker that says its
-#: durability is TRANSIENT) or a node is (re)starting behind a proxy (502-504).
+#: durability is TRANSIENT) or a node, or a proxy in front of one, is (re)starting (502-504).
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 
 

@@ -1,6 +1,7 @@
 """What a deploy task's state means: the task documents below are shaped like the ones
 ml-commons 3.x writes (TransportForwardAction: COMPLETED_WITH_ERROR with a JSON object of node
-id to message when some nodes failed, FAILED when all did)."""
+id to message when some nodes failed, FAILED when all did); and a busy node's answer to the
+poll, which is waited out."""
 
 from __future__ import annotations
 
