@@ -82,7 +82,7 @@ def print_result(result: SearchResult) -> None:
     type=click.FloatRange(0.0),
     default=0.0,
     show_default=True,
-    help="Drop query tokens with IDF at or below this (near-stop-words): 1 cost 0.3%% of "
+    help="Drop query tokens with IDF at or below this (near-stop-words): 1 cost 0.3% of "
     "NDCG@10 on the dev sets and skips the longest posting lists",
 )
 @click.option("--json", "as_json", is_flag=True)

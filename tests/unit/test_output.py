@@ -65,3 +65,24 @@ def test_a_benchmark_without_a_cluster_says_so_in_two_lines() -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines[0].startswith("error: no OpenSearch answers at http://127.0.0.1:9")
     assert lines[1].startswith("fix: ")
+
+
+def test_help_text_is_printed_as_written() -> None:
+    """click prints help strings verbatim (no %-formatting as in argparse): a ``%%`` shows
+    up doubled, as it did in ``search --help``."""
+    import click
+
+    from opensearch_sparse.cli import cli
+
+    def helps(command: click.Command, ctx: click.Context) -> list[str]:
+        found = [command.get_help(ctx)]
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                found += helps(sub, click.Context(sub, info_name=name, parent=ctx))
+        return found
+
+    texts = helps(cli, click.Context(cli, info_name="opensearch-sparse"))
+    assert len(texts) > 20  # every group and command
+    assert not [t for t in texts if "%%" in t]
