@@ -44,7 +44,9 @@ class SparseIndex:
       documents in clusters with pruned summaries, and segments under
       ``approximate_threshold`` documents are searched exactly. Weights are quantised to a
       byte up to ``quantization_ceiling_ingest`` (default 3 in neural-search, below this
-      encoder's largest weights, hence 5 here).
+      encoder's largest weights, hence 5 here). ``summary_prune_ratio`` keeps neural-search's
+      0.4; on short documents that costs recall (785k 13-token summaries: recall@10 0.80
+      against exact, 0.96 with 1.0, whose summaries bound their documents' scores).
     - ``store_source=False`` leaves the weights out of ``_source`` (smaller index; reindex
       and update then need the text encoded again).
     """
