@@ -22,7 +22,7 @@ import pytest
 
 from opensearch_sparse.client import make_client
 from opensearch_sparse.cluster.multinode import MultiNodeCluster
-from opensearch_sparse.config import ClusterConfig
+from opensearch_sparse.config import DEFAULT_HEAP, ClusterConfig
 from opensearch_sparse.corpus import Document
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.ingest import create_index, ingest
@@ -41,9 +41,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def three() -> Iterator[MultiNodeCluster]:
-    # 1g, the default: at 512m a node loading the model tripped its real-memory circuit
+    # The default heap: at 512m a node loading the model tripped its real-memory circuit
     # breaker on CI (the deploy now waits such a 429 out, but the test should not live there).
-    started = _cli("start", "--nodes", "3", "--heap", "1g")
+    started = _cli("start", "--nodes", "3", "--heap", DEFAULT_HEAP)
     assert started.returncode == 0, started.stderr
     urls = [f"http://127.0.0.1:{PORT + i}" for i in range(3)]
     assert started.stdout.strip() == ",".join(urls)

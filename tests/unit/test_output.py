@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
-from opensearch_sparse.cli import output
+from opensearch_sparse.cli import cli, output
 from opensearch_sparse.errors import SparseError
 
 LITERALS = [
@@ -70,9 +71,6 @@ def test_a_benchmark_without_a_cluster_says_so_in_two_lines() -> None:
 def test_help_text_is_printed_as_written() -> None:
     """click prints help strings verbatim (no %-formatting as in argparse): a ``%%`` shows
     up doubled, as it did in ``search --help``."""
-    import click
-
-    from opensearch_sparse.cli import cli
 
     def helps(command: click.Command, ctx: click.Context) -> list[str]:
         found = [command.get_help(ctx)]
