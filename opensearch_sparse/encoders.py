@@ -86,14 +86,21 @@ class DocumentEncoder:
                 results[i] = (cols.astype(np.int32), values.astype(np.float32))
         return results
 
-    def encode(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Token weights per text, in input order."""
-        return [self.to_tokens(row) for row in self.encode_sparse(texts)]
+    def encode(self, texts: Sequence[str], *, by_id: bool = False) -> list[dict[str, float]]:
+        """Weights per text, in input order, keyed by token (``rank_features``) or, with
+        ``by_id``, by vocabulary id as a string (what a SEISMIC ``sparse_vector`` stores)."""
+        rows = self.encode_sparse(texts)
+        return [self.to_ids(row) if by_id else self.to_tokens(row) for row in rows]
 
     def to_tokens(self, row: SparseRow) -> dict[str, float]:
         cols, values = row
         pairs = zip(cols.tolist(), values.tolist(), strict=True)
         return {self.vocab[c]: float(v) for c, v in pairs}
+
+    @staticmethod
+    def to_ids(row: SparseRow) -> dict[str, float]:
+        cols, values = row
+        return {str(c): float(v) for c, v in zip(cols.tolist(), values.tolist(), strict=True)}
 
     def _batches(self, token_ids: list[list[int]]) -> Iterator[tuple[list[int], np.ndarray]]:
         """(row indices, ids ``[n, length]``) with one length per batch and at most

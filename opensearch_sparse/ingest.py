@@ -35,6 +35,7 @@ from opensearch_sparse.schema import (
     ingest_pipeline_body,
     ingest_pipeline_name,
 )
+from opensearch_sparse.sparse_field import sparse_kind
 
 if TYPE_CHECKING:  # onnxruntime loads only when local encoding is asked for
     from opensearch_sparse.encoders import DocumentEncoder
@@ -123,14 +124,17 @@ class _Action:
 
 
 def _actions(
-    docs: Iterable[Document], encoder: DocumentEncoder | None, chunk: int
+    docs: Iterable[Document], encoder: DocumentEncoder | None, chunk: int, *, by_id: bool
 ) -> Iterator[_Action]:
+    """Bulk actions; with ``encoder`` the weights go in keyed by token, or by vocabulary id
+    (``by_id``) for a SEISMIC field, which also refuses an empty vector: a document encoded
+    (or pruned) to nothing goes in without the field, as the ingest pipeline stores it."""
     # The encoder groups texts by token length: hand it a window of many documents.
     for batch in batched(docs, encoder.window if encoder else chunk):
-        weights = encoder.encode([d.content for d in batch]) if encoder else None
+        weights = encoder.encode([d.content for d in batch], by_id=by_id) if encoder else None
         for i, doc in enumerate(batch):
             source: dict[str, Any] = {TITLE_FIELD: doc.title, TEXT_FIELD: doc.content}
-            if weights is not None:
+            if weights is not None and (weights[i] or not by_id):
                 source[SPARSE_FIELD] = weights[i]
             yield _Action(doc.doc_id, doc.line, source)
 
@@ -257,8 +261,9 @@ def ingest(
     on_progress: Callable[[int], None] | None = None,
     request_timeout: float = 600.0,
 ) -> IngestReport:
-    """Bulk-index ``docs``; with ``encoder`` the weights are computed here and the index's
-    pipeline is bypassed, otherwise the index's default pipeline encodes them.
+    """Bulk-index ``docs``; with ``encoder`` the weights are computed here (keyed as the
+    index's sparse field wants them) and the index's pipeline is bypassed, otherwise the
+    index's default pipeline encodes them.
 
     A refused document fails alone (``report.failed``, with its corpus line); transient
     failures are retried with back-off; ``report.stored`` counts this run's ids found in the
@@ -269,7 +274,8 @@ def ingest(
     seen: set[str] = set()
     params: dict[str, Any] = {"pipeline": "_none"} if encoder else {}
     sender = _Sender(client, index, params, report, request_timeout)
-    for batch in batched(_actions(docs, encoder, chunk_size), chunk_size):
+    by_id = encoder is not None and sparse_kind(client, index) == "seismic"
+    for batch in batched(_actions(docs, encoder, chunk_size, by_id=by_id), chunk_size):
         for action in batch:
             if action.doc_id in seen:
                 reason = "an earlier line has the same _id: that document is replaced by this one"

@@ -26,6 +26,13 @@ Analyzer = Literal["english", "standard"]
 ANALYZERS: tuple[str, ...] = ("english", "standard")
 DEFAULT_ANALYZER: Analyzer = "english"
 
+#: How the sparse field is indexed (``SparseIndex.kind``): exact ``rank_features`` keyed by
+#: token, or a SEISMIC ``sparse_vector`` keyed by vocabulary id.
+SparseKind = Literal["rank_features", "seismic"]
+SPARSE_KINDS: tuple[str, ...] = ("rank_features", "seismic")
+#: The OpenSearch field type behind each kind, as a mapping names it.
+FIELD_TYPES: dict[str, SparseKind] = {"rank_features": "rank_features", "sparse_vector": "seismic"}
+
 HYBRID_PIPELINE = "opensearch-sparse-hybrid"
 TWO_PHASE_PIPELINE = "opensearch-sparse-two-phase"
 
@@ -51,7 +58,7 @@ class SparseIndex:
       and update then need the text encoded again).
     """
 
-    kind: Literal["rank_features", "seismic"] = "rank_features"
+    kind: SparseKind = "rank_features"
     store_source: bool = True
     n_postings: int | None = None
     cluster_ratio: float = 0.1

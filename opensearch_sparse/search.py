@@ -28,6 +28,7 @@ from opensearch_sparse.schema import (
     hybrid_pipeline_body,
     two_phase_pipeline_body,
 )
+from opensearch_sparse.sparse_field import sparse_kind
 
 Mode = Literal["sparse", "bm25", "hybrid"]
 MODES: tuple[str, ...] = ("sparse", "bm25", "hybrid")
@@ -84,9 +85,13 @@ def sparse_query(weights: dict[str, float]) -> dict[str, Any]:
     return {"neural_sparse": {SPARSE_FIELD: {"query_tokens": weights}}}
 
 
+def ann_parameters(ann: AnnParams, size: int) -> dict[str, Any]:
+    return {"top_n": ann.top_n, "heap_factor": ann.heap_factor, "k": ann.k or size}
+
+
 def ann_query(weights_by_id: dict[str, float], ann: AnnParams, size: int) -> dict[str, Any]:
     """``neural_sparse`` on a ``sparse_vector`` field: keys are vocabulary ids."""
-    parameters = {"top_n": ann.top_n, "heap_factor": ann.heap_factor, "k": ann.k or size}
+    parameters = ann_parameters(ann, size)
     return {
         "neural_sparse": {
             SPARSE_FIELD: {"query_tokens": weights_by_id, "method_parameters": parameters}
@@ -94,9 +99,15 @@ def ann_query(weights_by_id: dict[str, float], ann: AnnParams, size: int) -> dic
     }
 
 
-def server_encoded_query(text: str, model_id: str) -> dict[str, Any]:
-    """The query text is tokenized and IDF-weighted by a SPARSE_TOKENIZE model in the cluster."""
-    return {"neural_sparse": {SPARSE_FIELD: {"query_text": text, "model_id": model_id}}}
+def server_encoded_query(
+    text: str, model_id: str, ann: AnnParams | None = None, size: int = 10
+) -> dict[str, Any]:
+    """The query text is tokenized and IDF-weighted by a SPARSE_TOKENIZE model in the cluster
+    (which asks the model for vocabulary ids itself when the field is SEISMIC)."""
+    clause: dict[str, Any] = {"query_text": text, "model_id": model_id}
+    if ann is not None:
+        clause["method_parameters"] = ann_parameters(ann, size)
+    return {"neural_sparse": {SPARSE_FIELD: clause}}
 
 
 def bm25_query(text: str) -> dict[str, Any]:
@@ -154,8 +165,10 @@ class SparseSearch:
         self.track_total_hits = track_total_hits
         self.index = index
         self.encoder = encoder
-        #: Set for an index whose sparse field is a SEISMIC ``sparse_vector`` (ids as keys).
-        self.ann = ann
+        #: Query parameters used if the index's sparse field is SEISMIC (``sparse_vector``,
+        #: vocabulary ids as keys); its mapping says so, read on the first sparse search.
+        self.ann = ann or AnnParams()
+        self._seismic: bool | None = None
         #: With a SPARSE_TOKENIZE model id, sparse queries are encoded by the cluster instead.
         self.tokenizer_model_id = tokenizer_model_id
         self._pipelines: set[str] = set()
@@ -165,6 +178,12 @@ class SparseSearch:
             ensure_search_pipeline(self.client, name, body)
             self._pipelines.add(name)
         return name
+
+    def approximate(self) -> AnnParams | None:
+        """The SEISMIC query parameters when the index is SEISMIC, else None (read once)."""
+        if self._seismic is None:
+            self._seismic = sparse_kind(self.client, self.index) == "seismic"
+        return self.ann if self._seismic else None
 
     def encode(self, text: str) -> EncodedQuery:
         if self.encoder is None:
@@ -235,8 +254,14 @@ class SparseSearch:
                 "check the model id (`opensearch-sparse model list`)",
             ) from exc
         except (RequestError, TransportError) as exc:
+            reason = server_reason(exc)
             raise SearchError(
-                f"the cluster rejected the {mode} query: {server_reason(exc)}"
+                f"the cluster rejected the {mode} query: {reason}",
+                # Token-keyed weights sent to a SEISMIC field whose mapping was not readable.
+                f"let this user read {self.index}'s field mappings, so that its SEISMIC "
+                "field gets vocabulary ids"
+                if "should be valid integer" in reason
+                else None,
             ) from exc
         hits = [
             Hit(
@@ -269,10 +294,17 @@ class SparseSearch:
         """The query body and URL parameters (search pipeline) for one search."""
         if mode == "bm25" or (encoded.empty and not self.tokenizer_model_id):
             return bm25_query(bm25_text), {}
+        ann = self.approximate()
+        if ann is not None and two_phase:
+            raise SearchError(
+                f"two-phase search does not apply to {self.index}: its sparse field is SEISMIC",
+                "search without --two-phase: SEISMIC already searches with the top query "
+                "tokens only (--top-n)",
+            )
         if self.tokenizer_model_id:
-            sparse = server_encoded_query(text, self.tokenizer_model_id)
-        elif self.ann is not None and self.encoder is not None:
-            sparse = ann_query(self.encoder.ids(encoded.weights), self.ann, k)
+            sparse = server_encoded_query(text, self.tokenizer_model_id, ann, k)
+        elif ann is not None and self.encoder is not None:
+            sparse = ann_query(self.encoder.ids(encoded.weights), ann, k)
         else:
             sparse = sparse_query(encoded.weights)
         if mode == "hybrid":

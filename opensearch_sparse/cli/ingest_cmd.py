@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,13 @@ from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.ingest import IngestError, create_index, ingest
 from opensearch_sparse.pruning import Pruning
-from opensearch_sparse.schema import SparseIndex
+from opensearch_sparse.schema import SPARSE_KINDS, SparseIndex, SparseKind
 from opensearch_sparse.search import ensure_search_pipelines
 
 
 @click.group("index")
 def index() -> None:
-    """Create indices with a rank_features field and a sparse_encoding pipeline."""
+    """Create indices with a sparse field (exact or SEISMIC) and a sparse_encoding pipeline."""
 
 
 @index.command("create")
@@ -49,6 +50,27 @@ def index() -> None:
     "smaller and searches the same, but the weights cannot be read back: reindex and partial "
     "updates must encode the text again (the pipeline does; --encode local must be rerun)",
 )
+@click.option(
+    "--sparse-field",
+    type=click.Choice(SPARSE_KINDS),
+    default="rank_features",
+    show_default=True,
+    help="rank_features: exact scores. seismic: a sparse_vector field with the SEISMIC "
+    "approximate index (faster on large indices, recall below 1; two-phase does not apply)",
+)
+@click.option(
+    "--summary-prune-ratio",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=None,
+    help="seismic: share of each cluster summary's weight kept (neural-search: 0.4); 1 keeps "
+    "recall@10 at 0.96 instead of 0.80 on 785k short texts, with a larger index",
+)
+@click.option(
+    "--n-postings",
+    type=click.IntRange(1),
+    default=None,
+    help="seismic: documents kept per token posting list [neural-search's default]",
+)
 @connection_options
 def create(
     name: str,
@@ -59,9 +81,20 @@ def create(
     shards: int,
     replicas: int,
     source_weights: bool,
+    sparse_field: SparseKind,
+    summary_prune_ratio: float | None,
+    n_postings: int | None,
     **conn: Any,
 ) -> None:
-    """Create NAME: text + title for BM25, text_sparse (rank_features) for sparse search."""
+    """Create NAME: text + title for BM25, text_sparse (rank_features, or SEISMIC
+    sparse_vector) for sparse search."""
+    sparse = SparseIndex(kind=sparse_field, store_source=source_weights)
+    if sparse_field == "seismic":
+        if summary_prune_ratio is not None:
+            sparse = replace_fields(sparse, summary_prune_ratio=summary_prune_ratio)
+        sparse = replace_fields(sparse, n_postings=n_postings)
+    elif summary_prune_ratio is not None or n_postings is not None:
+        raise click.UsageError("--summary-prune-ratio and --n-postings need --sparse-field seismic")
     client = connect(**conn)
     pipeline = create_index(
         client,
@@ -72,12 +105,12 @@ def create(
         replace=replace,
         shards=shards,
         replicas=replicas,
-        sparse=SparseIndex(store_source=source_weights),
+        sparse=sparse,
     )
     suffix = (
         f" with default pipeline {pipeline}" if pipeline else " (no pipeline: use --encode local)"
     )
-    output.info(f"created index {name}{suffix}")
+    output.info(f"created index {name} ({sparse_field}){suffix}")
     # Set up here, by a user who may write, so search-only users just use them.
     output.info(f"search pipelines ready: {', '.join(ensure_search_pipelines(client))}")
 

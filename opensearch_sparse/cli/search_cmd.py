@@ -18,7 +18,7 @@ from opensearch_sparse.idf import IdfTable, index_texts
 from opensearch_sparse.model_package import general_idf, load_tokenizer
 from opensearch_sparse.models import default_model_dir
 from opensearch_sparse.query_encoder import QueryEncoder
-from opensearch_sparse.search import MODES, SearchResult, SparseSearch
+from opensearch_sparse.search import MODES, AnnParams, SearchResult, SparseSearch
 
 
 def model_options(func: Any) -> Any:
@@ -85,6 +85,20 @@ def print_result(result: SearchResult) -> None:
     help="Drop query tokens with IDF at or below this (near-stop-words): 1 cost 0.3% of "
     "NDCG@10 on the dev sets and skips the longest posting lists",
 )
+@click.option(
+    "--top-n",
+    type=click.IntRange(1),
+    default=AnnParams.top_n,
+    show_default=True,
+    help="SEISMIC index: search the posting lists of this many highest-weighted query tokens",
+)
+@click.option(
+    "--heap-factor",
+    type=click.FloatRange(0.0, min_open=True),
+    default=AnnParams.heap_factor,
+    show_default=True,
+    help="SEISMIC index: above 1 skips fewer clusters (higher recall, slower), below 1 more",
+)
 @click.option("--json", "as_json", is_flag=True)
 @model_options
 @connection_options
@@ -95,6 +109,8 @@ def search(
     k: int,
     two_phase: bool,
     min_idf: float,
+    top_n: int,
+    heap_factor: float,
     as_json: bool,
     tokenizer_model_id: str | None,
     model_path: Path | None,
@@ -114,7 +130,11 @@ def search(
             )
         encoder = QueryEncoder.from_paths(model_path, idf_path, min_idf=min_idf)
     searcher = SparseSearch(
-        connect(**conn), index_name, encoder, tokenizer_model_id=tokenizer_model_id
+        connect(**conn),
+        index_name,
+        encoder,
+        tokenizer_model_id=tokenizer_model_id,
+        ann=AnnParams(top_n=top_n, heap_factor=heap_factor),
     )
     result = searcher.search(query, mode, k, two_phase=two_phase)
     if as_json:

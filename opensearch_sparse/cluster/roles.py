@@ -57,7 +57,8 @@ _SEARCH: tuple[tuple[str, str], ...] = (
     ("GET|POST", rf"/{INDEX}/(_search|_msearch|_count|_mget)"),
     ("GET|POST|DELETE", r"/_search/scroll(/[^/]+)?"),  # `idf build --index` scans the index
     ("GET", r"/_search/pipeline(/[^/]+)?"),  # hybrid and two-phase pipelines: use, not change
-    ("GET|HEAD", rf"/{INDEX}(/_mapping|/_doc/[^/]+)?"),
+    # `_mapping/field/...`: search and local ingest read what kind of sparse field it is
+    ("GET|HEAD", rf"/{INDEX}(/_mapping(/field/[^/]+)?|/_doc/[^/]+)?"),
 )
 
 _INGEST: tuple[tuple[str, str], ...] = (

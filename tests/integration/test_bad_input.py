@@ -37,7 +37,8 @@ class NegativeWeights:
 
     window = 64
 
-    def encode(self, texts: list[str]) -> list[dict[str, float]]:
+    def encode(self, texts: list[str], *, by_id: bool = False) -> list[dict[str, float]]:
+        assert not by_id, "the test index is rank_features"
         return [{"wing": -1.0} if "poison" in t else {"wing": 1.0} for t in texts]
 
 

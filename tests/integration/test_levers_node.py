@@ -63,13 +63,7 @@ def searchable(local_cluster: Any, onnx_zip: Any, corpus_docs: list[Document]) -
     create_index(client, exact)
     create_index(client, seismic, sparse=SparseIndex(kind="seismic", approximate_threshold=0))
     assert ingest(client, exact, corpus_docs, encoder=encoder).complete
-    rows = encoder.encode_sparse([d.content for d in corpus_docs])
-    body = []
-    for doc, (ids, weights) in zip(corpus_docs, rows, strict=True):
-        body.append({"index": {"_index": seismic, "_id": doc.doc_id}})
-        vector = dict(zip(map(str, ids.tolist()), weights.tolist(), strict=True))
-        body.append({"text": doc.content, SPARSE_FIELD: vector})
-    client.bulk(body=body, refresh=True)
+    assert ingest(client, seismic, corpus_docs, encoder=encoder).complete  # keyed by id
     client.indices.forcemerge(index=seismic, params={"max_num_segments": 1})
     client.indices.refresh(index=seismic)
     query = QueryEncoder(tokenizer, IdfTable.build((d.content for d in corpus_docs), tokenizer))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from opensearch_sparse.cli import cli
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.pruning import PruneError, Pruning
 from opensearch_sparse.schema import SPARSE_FIELD, SparseIndex, index_body
@@ -59,6 +61,14 @@ def test_sparse_index_options() -> None:
     assert field["method"]["parameters"]["n_postings"] == 100
     assert seismic["settings"]["index"]["sparse"] is True
     assert seismic["mappings"]["_source"] == {"excludes": [SPARSE_FIELD]}
+
+
+def test_seismic_options_without_a_seismic_field_are_refused_before_any_request() -> None:
+    result = CliRunner().invoke(
+        cli, ["index", "create", "docs", "--n-postings", "5", "--url", "http://127.0.0.1:1"]
+    )
+    assert result.exit_code == 2
+    assert "--summary-prune-ratio and --n-postings need --sparse-field seismic" in result.output
 
 
 TEXTS = [

@@ -14,7 +14,16 @@ from opensearch_sparse.model_package import (
     write_zip,
 )
 from opensearch_sparse.schema import hybrid_pipeline_body
-from opensearch_sparse.search import SearchError, SparseSearch, clean_text, sparse_query
+from opensearch_sparse.search import (
+    AnnParams,
+    SearchError,
+    SparseSearch,
+    ann_query,
+    clean_text,
+    server_encoded_query,
+    sparse_query,
+)
+from opensearch_sparse.sparse_field import kinds_in
 
 
 def test_clean_text_drops_control_characters_and_collapses_space() -> None:
@@ -26,6 +35,39 @@ def test_sparse_query_shape() -> None:
     assert sparse_query({"wing": 2.0}) == {
         "neural_sparse": {"text_sparse": {"query_tokens": {"wing": 2.0}}}
     }
+
+
+def test_seismic_queries_carry_the_method_parameters() -> None:
+    ann = AnnParams(top_n=7, heap_factor=1.5)
+    expected = {"top_n": 7, "heap_factor": 1.5, "k": 20}
+    assert ann_query({"2140": 1.5}, ann, 20) == {
+        "neural_sparse": {
+            "text_sparse": {"query_tokens": {"2140": 1.5}, "method_parameters": expected}
+        }
+    }
+    server = server_encoded_query("wing", "m1", ann, 20)["neural_sparse"]["text_sparse"]
+    assert server == {"query_text": "wing", "model_id": "m1", "method_parameters": expected}
+    assert (
+        "method_parameters"
+        not in server_encoded_query("wing", "m1")["neural_sparse"]["text_sparse"]
+    )
+
+
+def _field_mapping(field_type: str | None) -> dict:
+    if field_type is None:
+        return {"mappings": {}}
+    mapping = {"text_sparse": {"type": field_type}}
+    return {"mappings": {"text_sparse": {"full_name": "text_sparse", "mapping": mapping}}}
+
+
+def test_sparse_field_kind_is_read_from_the_field_mapping() -> None:
+    assert kinds_in({"a": _field_mapping("sparse_vector")}) == {"seismic"}
+    assert kinds_in({"a": _field_mapping("rank_features")}) == {"rank_features"}
+    # A BM25-only index, or a field of another type, has no sparse kind.
+    assert kinds_in({"a": _field_mapping(None), "b": _field_mapping("keyword")}) == set()
+    # An alias over both kinds names both (search and ingest then refuse it).
+    both = {"a": _field_mapping("sparse_vector"), "b": _field_mapping("rank_features")}
+    assert kinds_in(both) == {"seismic", "rank_features"}
 
 
 def test_hybrid_pipeline_weights_sum_to_one() -> None:

@@ -28,6 +28,8 @@ RULES = [
     ("search", "POST", "/docs/_search", True),
     ("search", "GET", "/docs/_count", True),
     ("search", "HEAD", "/docs", True),
+    ("search", "GET", "/docs/_mapping/field/text_sparse", True),  # which kind of sparse field
+    ("search", "PUT", "/docs/_mapping", False),
     ("search", "GET", "/_search/pipeline/opensearch-sparse-hybrid", True),
     ("search", "DELETE", "/_search/scroll", True),
     ("search", "GET", "/", True),
