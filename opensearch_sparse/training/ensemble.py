@@ -61,3 +61,11 @@ def drop_false_negatives(
     return np.array(columns, dtype=np.int64).reshape(-1, 1 + negatives), np.array(
         kept, dtype=np.int64
     )
+
+
+def positive_on_top(targets: np.ndarray, margin: float) -> np.ndarray:
+    """Raise column 0 (the positive) to at least ``margin`` above the row's best negative,
+    leaving the negatives' order (what the teachers know beyond the label) as it is."""
+    lifted = targets.copy()
+    lifted[:, 0] = np.maximum(targets[:, 0], targets[:, 1:].max(axis=1) + margin)
+    return lifted

@@ -32,7 +32,7 @@ from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.training.config import ConfigError, TeacherConfig, TrainConfig
 from opensearch_sparse.training.data import Example, Pair, TrainingSet, fingerprint
 from opensearch_sparse.training.distributed import DistContext, setup, teardown
-from opensearch_sparse.training.ensemble import aggregate, drop_false_negatives
+from opensearch_sparse.training.ensemble import aggregate, drop_false_negatives, positive_on_top
 from opensearch_sparse.training.evaluation import evaluate_heldout
 from opensearch_sparse.training.losses import RANKING_LOSSES, DistillationLoss
 from opensearch_sparse.training.prepare import prepare_training_set, read_heldout
@@ -373,7 +373,10 @@ def _labels(
             negatives,
         )
         train_set = TrainingSet(train_set.texts, examples)
-    return aggregate(raw, weights, scale=config.scale, normalise=config.normalise), train_set
+    targets = aggregate(raw, weights, scale=config.scale, normalise=config.normalise)
+    if config.positive_margin is not None:
+        targets = positive_on_top(targets, config.positive_margin)
+    return targets, train_set
 
 
 def _idf(config: TrainConfig) -> IdfTable | None:

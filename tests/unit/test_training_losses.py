@@ -9,7 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from opensearch_sparse.training.ensemble import aggregate, minmax_normalise  # noqa: E402
+from opensearch_sparse.training.ensemble import (  # noqa: E402
+    aggregate,
+    minmax_normalise,
+    positive_on_top,
+)
 from opensearch_sparse.training.losses import (  # noqa: E402
     InfoNCELoss,
     ListwiseKLLoss,
@@ -64,6 +68,15 @@ def test_aggregate_without_normalisation_is_a_weighted_mean_of_raw_scores() -> N
     dense, sparse = np.array([[0.5, 0.0]]), np.array([[10.0, 20.0]])
     raw = aggregate([dense, sparse], [1.0, 1.0], scale=2.0, normalise=False)
     np.testing.assert_allclose(raw, [[10.5, 20.0]])  # scale 2 x mean = plain sum
+
+
+def test_positive_on_top_lifts_only_a_positive_that_is_not_clear_of_the_negatives() -> None:
+    targets = np.array([[10.0, 4.0, 6.0], [5.0, 9.0, 2.0], [7.0, 7.0, 1.0]])
+    lifted = positive_on_top(targets, 3.0)
+    # Already 4 above the best negative: kept; below or tied: best negative + 3.
+    assert lifted[:, 0].tolist() == [10.0, 12.0, 10.0]
+    assert np.array_equal(lifted[:, 1:], targets[:, 1:])  # the teachers' negatives untouched
+    assert targets[1, 0] == 5.0  # the input is not changed in place
 
 
 def test_aggregate_rejects_mismatched_weights() -> None:

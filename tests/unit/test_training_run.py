@@ -62,6 +62,26 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_mlm: Path, tmp_path: Path) 
         torch.testing.assert_close(a[key], b[key])
 
 
+def test_positive_margin_puts_every_positive_on_top_of_the_targets(
+    tiny_mlm: Path, tmp_path: Path
+) -> None:
+    """The targets training uses: the teachers' as they are, or with the label over them."""
+    from opensearch_sparse.training.data import TrainingSet
+    from opensearch_sparse.training.distributed import DistContext
+    from opensearch_sparse.training.trainer import _labels
+
+    ctx = DistContext(0, 1, "cpu")
+    plain_config = TrainConfig.from_dict(make_config(tiny_mlm, tmp_path))
+    set_dir = Path(plain_config.data.set_dir)
+    plain, _ = _labels(plain_config, TrainingSet.load(set_dir), set_dir, ctx)
+    with_label = TrainConfig.from_dict(make_config(tiny_mlm, tmp_path, positive_margin=2.0))
+    lifted, _ = _labels(with_label, TrainingSet.load(set_dir), set_dir, ctx)
+    assert (lifted[:, 0] >= lifted[:, 1:].max(axis=1) + 2.0 - 1e-6).all()
+    assert (lifted[:, 1:] == plain[:, 1:]).all()
+    # The random tiny teacher gets some positive wrong: the label changes those targets.
+    assert (plain[:, 0] < plain[:, 1:].max(axis=1) + 2.0).any()
+
+
 def test_unknown_setting_is_an_error(tiny_mlm: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="flops_lamda"):
         TrainConfig.from_dict({**make_config(tiny_mlm, tmp_path), "flops_lamda": 1.0})
