@@ -46,9 +46,10 @@ def student_scores(model: str, config: Any, train_set: Any) -> np.ndarray:
     import torch
 
     from opensearch_sparse.training.student import SparseScorer, build_student, listwise_scores
-    from opensearch_sparse.training.trainer import _idf
+    from opensearch_sparse.training.trainer import student_idf
 
-    scorer = SparseScorer(build_student(model, idf=_idf(config), max_len=config.max_len)).eval()
+    student = build_student(model, idf=student_idf(config), max_len=config.max_len)
+    scorer = SparseScorer(student).eval()
     texts, queries = train_set.texts, [e.query for e in train_set.examples]
     groups = torch.as_tensor([e.doc_ids for e in train_set.examples])
     with torch.no_grad():

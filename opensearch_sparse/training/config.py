@@ -70,11 +70,11 @@ class TrainConfig:
     idf_aware: bool = True
     normalise: bool = True
     scale: float = 10.0
-    #: Labels over teachers: each group's positive is put at least this far (in ``scale``
-    #: units) above its best negative in the target. None: the teachers' ranking as is. On the
-    #: CPU set the ensemble ranks the positive first in only 86% of groups, about as often as
-    #: the student at its start (benchmarks/training_teachers.py), so plain distillation has
-    #: almost nothing to teach.
+    #: Labels over teachers: each group's positive is put at least this far above its best
+    #: negative in the target (in target units: normalised teacher scores x ``scale``). None:
+    #: the teachers' ranking as is. On the CPU set the ensemble ranks the positive first in
+    #: only 86% of groups, about as often as the student at its start
+    #: (benchmarks/training_teachers.py), so plain distillation has almost nothing to teach.
     positive_margin: float | None = None
     #: Student scores are divided by this before the ranking loss: with IDF in the query the
     #: raw within-group spread is ~3-4x the teacher's ``scale``; matching them (together with

@@ -139,7 +139,7 @@ def _set_up(config: TrainConfig, ctx: DistContext, checkpoint: Path | None) -> _
         model = load_student(checkpoint / "model", max_len=config.max_len, device=ctx.device)
     else:
         model = build_student(
-            config.model, idf=_idf(config), max_len=config.max_len, device=ctx.device
+            config.model, idf=student_idf(config), max_len=config.max_len, device=ctx.device
         )
     scorer = SparseScorer(model).to(ctx.device)
     auto = config.student_temperature == "auto"
@@ -379,7 +379,9 @@ def _labels(
     return targets, train_set
 
 
-def _idf(config: TrainConfig) -> IdfTable | None:
+def student_idf(config: TrainConfig) -> IdfTable | None:
+    """The query side the student is trained and scored with: the IDF table, or None (all
+    weights 1) for a run that is not IDF-aware."""
     if not config.idf_aware:
         return None
     if not config.idf:
