@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +87,14 @@ def create(
 ) -> None:
     """Create NAME: text + title for BM25, text_sparse (rank_features, or SEISMIC
     sparse_vector) for sparse search."""
-    sparse = SparseIndex(kind=sparse_field, store_source=source_weights)
-    if sparse_field == "seismic":
-        if summary_prune_ratio is not None:
-            sparse = replace_fields(sparse, summary_prune_ratio=summary_prune_ratio)
-        sparse = replace_fields(sparse, n_postings=n_postings)
-    elif summary_prune_ratio is not None or n_postings is not None:
+    if sparse_field != "seismic" and (summary_prune_ratio, n_postings) != (None, None):
         raise click.UsageError("--summary-prune-ratio and --n-postings need --sparse-field seismic")
+    sparse = SparseIndex(
+        kind=sparse_field,
+        store_source=source_weights,
+        n_postings=n_postings,
+        summary_prune_ratio=summary_prune_ratio or SparseIndex.summary_prune_ratio,
+    )
     client = connect(**conn)
     pipeline = create_index(
         client,

@@ -1,5 +1,6 @@
 """Fixtures for the index- and query-time paths: the shipped model as a zip, registered and
-deployed once; a TorchScript export of the tiny test model; the judged fixture corpus."""
+deployed once; a TorchScript export of the tiny test model; the judged fixture corpus and its
+query IDF table."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from opensearch_sparse.corpus import Document, read_corpus
+from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.mlcommons import MLCommons
-from opensearch_sparse.model_package import ModelPackage, package_exported_folder
+from opensearch_sparse.model_package import ModelPackage, load_tokenizer, package_exported_folder
 from opensearch_sparse.testing import ClusterHandle
 
 
@@ -41,6 +43,16 @@ def corpus_docs(beir_mini: Path) -> list[Document]:
     docs = list(read_corpus(beir_mini))
     assert len(docs) == 300
     return docs
+
+
+@pytest.fixture(scope="session")
+def idf_file(
+    onnx_zip: Path, corpus_docs: list[Document], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The query IDF table of the fixture corpus, as `idf build` would write it."""
+    path = tmp_path_factory.mktemp("idf") / "idf.json"
+    IdfTable.build((d.content for d in corpus_docs), load_tokenizer(onnx_zip)).save(path)
+    return path
 
 
 @pytest.fixture(scope="session")

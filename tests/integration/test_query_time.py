@@ -40,15 +40,6 @@ def docs(corpus_docs: list[Document]) -> list[Document]:
 
 
 @pytest.fixture(scope="module")
-def idf_file(
-    onnx_zip: Path, corpus_docs: list[Document], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    path = tmp_path_factory.mktemp("idf") / "idf.json"
-    IdfTable.build((d.content for d in corpus_docs), load_tokenizer(onnx_zip)).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def query_encoder(onnx_zip: Path, idf_file: Path) -> QueryEncoder:
     return QueryEncoder.from_paths(onnx_zip, idf_file)
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.mlcommons import MLCommons
-from opensearch_sparse.model_package import ModelPackage, load_tokenizer, package_tokenizer_model
+from opensearch_sparse.model_package import ModelPackage, package_tokenizer_model
 from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.schema import SPARSE_FIELD, ingest_pipeline_name
 from opensearch_sparse.sparse_field import sparse_kind
@@ -52,16 +51,6 @@ def indices(
     for name in names.values():
         client.indices.delete(index=name, ignore_unavailable=True)
         client.ingest.delete_pipeline(id=ingest_pipeline_name(name), ignore=[404])
-
-
-@pytest.fixture(scope="module")
-def idf_file(onnx_zip: Path, beir_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from opensearch_sparse.corpus import read_corpus
-
-    path = tmp_path_factory.mktemp("idf") / "idf.json"
-    texts = (d.content for d in read_corpus(beir_mini))
-    IdfTable.build(texts, load_tokenizer(onnx_zip)).save(path)
-    return path
 
 
 def _search(cli: Cli, url: str, index: str, query: str, *args: str) -> list[dict[str, Any]]:
