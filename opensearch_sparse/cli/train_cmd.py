@@ -18,8 +18,14 @@ from opensearch_sparse.cli import output
 @click.command("train")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--max-steps", type=int, default=None, help="Override the config's max_steps")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="A replicate with this training seed, saved beside the config's output_dir",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON")
-def train(config: Path, max_steps: int | None, as_json: bool) -> None:
+def train(config: Path, max_steps: int | None, seed: int | None, as_json: bool) -> None:
     """Train an inference-free sparse document encoder (IDF-aware FLOPS, teacher ensemble).
 
     Resumes from the newest checkpoint in the config's output_dir when there is one.
@@ -33,6 +39,9 @@ def train(config: Path, max_steps: int | None, as_json: bool) -> None:
     settings = TrainConfig.load(config)
     if max_steps is not None:
         settings = dataclasses.replace(settings, max_steps=max_steps)
+    if seed is not None:
+        settings = settings.replicate(seed)
+        output.info(f"seed {seed}: output in {settings.output_dir}")
     result = run_training(settings)
     summary = {
         "model_dir": str(result.model_dir),

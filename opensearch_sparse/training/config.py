@@ -143,6 +143,18 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def replicate(self, seed: int) -> TrainConfig:
+        """The same run with another training seed, written to ``<output_dir>-seed<seed>``.
+
+        Its own output folder, because a run resumes from the newest checkpoint in its folder:
+        a replicate sharing the original's would quietly continue the original. The prepared
+        set in ``data.set_dir`` is reused when it exists, so a replicate differs only in example
+        order and initialisation, which is what a second seed on a results row should vary.
+        """
+        if seed == self.seed:
+            return self
+        return dataclasses.replace(self, seed=seed, output_dir=f"{self.output_dir}-seed{seed}")
+
 
 def _check_keys(kind: type, values: dict[str, Any], where: str) -> None:
     known = {f.name for f in dataclasses.fields(kind)}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
 from test_training_fixtures import make_config  # noqa: E402
 
+from opensearch_sparse.cli import cli  # noqa: E402
 from opensearch_sparse.idf import IdfTable  # noqa: E402
 from opensearch_sparse.training.config import ConfigError, TrainConfig  # noqa: E402
 from opensearch_sparse.training.student import document_transformer  # noqa: E402
@@ -85,6 +88,31 @@ def test_positive_margin_puts_every_positive_on_top_of_the_targets(
 def test_unknown_setting_is_an_error(tiny_mlm: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="flops_lamda"):
         TrainConfig.from_dict({**make_config(tiny_mlm, tmp_path), "flops_lamda": 1.0})
+
+
+def test_a_replicate_has_its_own_seed_and_output_folder(tiny_mlm: Path, tmp_path: Path) -> None:
+    config = TrainConfig.from_dict(make_config(tiny_mlm, tmp_path))
+    replicate = config.replicate(29)
+    assert (replicate.seed, replicate.output_dir) == (29, f"{config.output_dir}-seed29")
+    # Everything else, the prepared set included, is the original's.
+    assert dataclasses.replace(replicate, seed=config.seed, output_dir=config.output_dir) == config
+    assert config.replicate(config.seed) is config
+
+
+def test_train_seed_option_runs_the_replicate_beside_the_original(
+    tiny_mlm: Path, tmp_path: Path
+) -> None:
+    raw = make_config(tiny_mlm, tmp_path)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(raw))
+    result = CliRunner().invoke(
+        cli, ["train", str(config_file), "--seed", "29", "--max-steps", "2", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{") :])
+    assert Path(summary["model_dir"]).parent == Path(f"{raw['output_dir']}-seed29")
+    assert summary["steps"] == 2
+    assert not Path(raw["output_dir"]).exists()
 
 
 def _load(path: Path):
