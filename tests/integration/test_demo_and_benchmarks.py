@@ -74,11 +74,56 @@ def test_relevance_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path)
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "relevance.json").read_text())
-    scores = report["results"]["dbpedia-mini"]["scores"]
+    result = report["results"]["dbpedia-mini"]
+    (model,) = result["models"].values()
+    scores = {"bm25": result["bm25"], **model["scores"]}
     assert set(scores) == {"bm25", "sparse", "hybrid"}
     # Every judged query has its relevant documents in this small corpus: all modes find many.
     assert all(0.3 < s["ndcg@10"] <= 1.0 for s in scores.values())
+    assert 0.0 <= model["p_sparse_vs_bm25"] <= 1.0
+    assert model["tokens_per_doc"] > 10
     assert (tmp_path / "relevance.png").stat().st_size > 0
+
+
+def test_relevance_benchmark_sets_models_side_by_side(
+    local_cluster: Any, onnx_zip: Path, tiny_exports: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two models on the same node in one run: one BM25 row, a row per model, paired t-tests
+    against BM25 and the baseline, and the average leaving out the dev set."""
+    pytest.importorskip("ranx")
+    proc = _run(
+        [
+            sys.executable,
+            "benchmarks/relevance.py",
+            "--models",
+            f"shipped={onnx_zip}",
+            f"random={tiny_exports['onnx']}",
+            "--baseline",
+            "random",
+            "--data",
+            str(FIXTURES),
+            "--sets",
+            "dbpedia-mini",
+            "--dev-sets",
+            "dbpedia-mini",
+            "--out",
+            str(tmp_path),
+        ],
+        local_cluster,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    models = json.loads((tmp_path / "relevance.json").read_text())["results"]["dbpedia-mini"][
+        "models"
+    ]
+    assert set(models) == {"shipped", "random"}
+    # An untrained tiny BERT against the shipped encoder: a difference the test can see.
+    shipped, random = models["shipped"], models["random"]
+    assert shipped["scores"]["sparse"]["ndcg@10"] > random["scores"]["sparse"]["ndcg@10"] + 0.2
+    assert shipped["p_sparse_vs_random"] < 0.05
+    assert "p_sparse_vs_random" not in random
+    markdown = (tmp_path / "relevance.md").read_text()
+    assert "| dbpedia-mini | shipped sparse |" in markdown
+    assert "average without" not in markdown  # the only set is the dev set: no average
 
 
 def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -> None:
