@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from opensearchpy.helpers import parallel_bulk
 
 from opensearch_sparse.client import check_reachable, make_client
 from opensearch_sparse.config import ClusterConfig
-from opensearch_sparse.corpus import Document
+from opensearch_sparse.corpus import Document, dropping_self
 from opensearch_sparse.encoders import DocumentEncoder
 from opensearch_sparse.ingest import create_index, ingest
 from opensearch_sparse.mlcommons import MLCommons
@@ -36,6 +36,7 @@ from opensearch_sparse.schema import (
     SparseIndex,
     index_body,
 )
+from opensearch_sparse.search import Hit
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -105,6 +106,25 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
         cells = [f"{c:.3f}" if isinstance(c, float) else str(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: Hits asked of the node per judged query: the 100 graded, and one for the query's own id.
+GRADED_K = 101
+
+
+def graded_run(
+    hits_by_query: Mapping[str, Sequence[Hit]], k: int = GRADED_K - 1
+) -> dict[str, dict[str, float]]:
+    """Search hits as ranx grades them: each query's top ``k`` without its own id (BEIR), ties
+    kept in the engine's order (ranx re-sorts by score), and a placeholder hit where nothing is
+    left, since ranx needs one per query."""
+    run = {
+        qid: {h.doc_id: h.score - i * 1e-9 for i, h in enumerate(hits)}
+        for qid, hits in hits_by_query.items()
+    }
+    return {
+        qid: dict(list(hits.items())[:k]) or {"-": 0.0} for qid, hits in dropping_self(run).items()
+    }
 
 
 # --- indices filled from cached vectors ------------------------------------------------------

@@ -27,11 +27,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    GRADED_K,
     SHARED,
     LoadMonitor,
     base_parser,
     connect,
     fill_index,
+    graded_run,
     markdown_table,
     median_range,
     model_facts,
@@ -228,11 +230,8 @@ def int8_relevance(client: Any, data: Path, sets: list[str], packages: dict) -> 
             fill_index(client, index, docs, vectors, vocab)
             idf = IdfTable.build((d.content for d in docs), tokenizer)
             searcher = SparseSearch(client, index, QueryEncoder(tokenizer, idf))
-            run = {}
-            for qid, text in queries.items():
-                hits = searcher.search(text, "sparse", k=100).hits
-                run[qid] = {h.doc_id: h.score - i * 1e-9 for i, h in enumerate(hits)} or {"-": 0}
-            score = evaluate(Qrels(qrels), Run(run), "ndcg@10", make_comparable=True)
+            hits = {q: searcher.search(t, "sparse", k=GRADED_K).hits for q, t in queries.items()}
+            score = evaluate(Qrels(qrels), Run(graded_run(hits)), "ndcg@10", make_comparable=True)
             out[name][variant] = {"ndcg@10": float(score), "tokens_per_doc": vectors.mean_tokens}
             print(f"{name} {variant}: NDCG@10 {float(score):.4f}", flush=True)
     return out

@@ -28,11 +28,13 @@ from ranx import Qrels, Run, evaluate
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    GRADED_K,
     SHARED,
     LoadMonitor,
     base_parser,
     connect,
     fill_index,
+    graded_run,
     markdown_table,
     model_facts,
     recall,
@@ -179,13 +181,12 @@ def _evaluate(
     qrels: dict[str, dict[str, int]],
 ) -> tuple[float, dict[str, list[tuple[str, float]]]]:
     """NDCG@10 of one setting, and its top 10 (id, score) per query."""
-    run: dict[str, dict[str, float]] = {}
-    raw: dict[str, list[tuple[str, float]]] = {}
-    for qid, text in queries.items():
-        hits = searcher.search(text, mode, k=100, two_phase=two_phase).hits
-        raw[qid] = [(h.doc_id, h.score) for h in hits[:10]]
-        run[qid] = {h.doc_id: h.score - i * 1e-9 for i, h in enumerate(hits)} or {"-": 0.0}
-    ndcg = float(evaluate(Qrels(qrels), Run(run), "ndcg@10", make_comparable=True))
+    hits = {
+        qid: searcher.search(text, mode, k=GRADED_K, two_phase=two_phase).hits
+        for qid, text in queries.items()
+    }
+    raw = {qid: [(h.doc_id, h.score) for h in found[:10]] for qid, found in hits.items()}
+    ndcg = float(evaluate(Qrels(qrels), Run(graded_run(hits)), "ndcg@10", make_comparable=True))
     return ndcg, raw
 
 

@@ -28,9 +28,11 @@ from rich.progress import track
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    GRADED_K,
     SHARED,
     base_parser,
     connect,
+    graded_run,
     markdown_table,
     prepared_index,
     write_report,
@@ -59,12 +61,11 @@ def tokens_per_document(client: Any, index: str) -> float:
 
 
 def search_run(searcher: SparseSearch, queries: dict[str, str], mode: str, title: str) -> Run:
-    run: dict[str, dict[str, float]] = {}
-    for qid, text in track(queries.items(), description=title):
-        hits = searcher.search(text, mode, k=100).hits
-        # ranx needs a score per document; ties keep the engine's order.
-        run[qid] = {h.doc_id: h.score - i * 1e-9 for i, h in enumerate(hits)} or {"-": 0.0}
-    return Run(run, name=title)
+    hits = {
+        qid: searcher.search(text, mode, k=GRADED_K).hits
+        for qid, text in track(queries.items(), description=title)
+    }
+    return Run(graded_run(hits), name=title)
 
 
 def p_value(qrels: Qrels, run: Run, other: Run) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 from tokenizers import Tokenizer
 
-from opensearch_sparse.corpus import read_corpus, read_queries
+from opensearch_sparse.corpus import dropping_self, read_corpus, read_queries
 from opensearch_sparse.idf import IdfTable
 
 TOP = 20
@@ -78,10 +78,6 @@ def sparse_run(beir: BeirSet, queries: sparse.csr_matrix, docs: sparse.csr_matri
             for i, qid in enumerate(beir.queries)
         }
     )
-
-
-def dropping_self(run: Run) -> Run:
-    return {q: {d: s for d, s in hits.items() if d != q} for q, hits in run.items()}
 
 
 def ndcg_at_10(qrels: dict[str, dict[str, int]], run: Run) -> float:

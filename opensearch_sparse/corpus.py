@@ -189,3 +189,10 @@ def read_qrels(folder: Path, split: str = "test") -> dict[str, dict[str, int]]:
         if grade > 0:
             qrels.setdefault(qid, {})[did] = grade
     return qrels
+
+
+def dropping_self(run: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each query's hits without the document whose id is the query's own (BEIR's evaluation
+    convention: some sets share ids between queries and documents, cranfield all 225 of them,
+    and a scorer that keeps such a hit grades another system than the published figures do)."""
+    return {q: {d: s for d, s in hits.items() if d != q} for q, hits in run.items()}

@@ -12,6 +12,7 @@ from opensearch_sparse.corpus import (
     CorpusError,
     ReadReport,
     count_lines,
+    dropping_self,
     parse_line,
     read_corpus,
     read_qrels,
@@ -135,3 +136,8 @@ def test_non_utf8_idf_table_is_an_idf_error(tmp_path: Path) -> None:
     path.write_text('{\n"cafe": 1.0,\n"x" 1.0}')
     with pytest.raises(IdfError, match=r"idf.json:3: not JSON"):
         IdfTable.load(path)
+
+
+def test_a_hit_with_the_query_s_own_id_is_dropped() -> None:
+    run = {"5": {"5": 2.0, "7": 1.0}, "6": {"5": 1.0}}
+    assert dropping_self(run) == {"5": {"7": 1.0}, "6": {"5": 1.0}}

@@ -10,7 +10,7 @@ import yaml
 pytest.importorskip("torch")
 
 from benchmarks.training_device import run_config
-from benchmarks.training_eval import BeirSet, dropping_self, ndcg_at_10
+from benchmarks.training_eval import BeirSet, ndcg_at_10
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,4 +77,3 @@ def test_runs_drop_the_query_itself() -> None:
     docs = sparse.csr_matrix(np.array([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]]))
     queries = sparse.csr_matrix(np.array([[1.0, 1.0]]))
     assert sparse_run(beir, queries, docs) == {"q1": {"d2": 2.0}}
-    assert dropping_self({"q": {"q": 1.0, "d": 0.5}}) == {"q": {"d": 0.5}}
