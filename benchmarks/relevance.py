@@ -2,11 +2,11 @@
 search on the same node, side by side (NDCG@10, Recall@100, MRR@10 with ranx), with paired
 t-tests, tokens per stored document, markdown + JSON + a PNG bar chart.
 
-    python benchmarks/relevance.py --model ../shared/models/splade-tiny-onnx.zip
+    python benchmarks/relevance.py --model ../shared/models/splade-tiny  # a checkpoint: exported first ([train] extra)
     python benchmarks/relevance.py --sets cranfield nfcorpus --idf corpus
     python benchmarks/relevance.py --dev-sets nfcorpus --baseline splade-tiny \
         --models default=opensearch_sparse/models/default \
-                 splade-tiny=../shared/models/splade-tiny-onnx.zip
+                 splade-tiny=../shared/models/splade-tiny
 
 With ``--models`` every model gets its own index per set (the name carries its hash) and BM25
 runs once per set, so all rows come from one node and one run. Each model's sparse NDCG@10 per
