@@ -2,7 +2,7 @@
 search on the same node, side by side (NDCG@10, Recall@100, MRR@10 with ranx), with paired
 t-tests, tokens per stored document, markdown + JSON + a PNG bar chart.
 
-    python benchmarks/relevance.py --model ../shared/models/splade-tiny  # a checkpoint: exported first ([train] extra)
+    python benchmarks/relevance.py --model ../shared/models/splade-tiny  # exported ([train])
     python benchmarks/relevance.py --sets cranfield nfcorpus --idf corpus
     python benchmarks/relevance.py --dev-sets nfcorpus --baseline splade-tiny \
         --models default=opensearch_sparse/models/default \
