@@ -1,0 +1,154 @@
+"""Issue 10: interpolating a fine-tuned model with the model it started from (WiSE-FT), scored
+on the dev split only, so ``alpha`` is chosen where nothing is reported.
+
+For each ``alpha`` the checkpoint ``(1 - alpha) * start + alpha * end`` is built
+(``opensearch_sparse.training.soup``) and given the dev score every training decision here
+uses: the mean of the dev set's NDCG@10 with its own IDF (nfcorpus, 256 tokens, as
+``training_compare.py`` scores it) and the held-out training queries' NDCG@10 (the training
+loop's check, with the config's IDF). ``alpha`` 1 is ``end`` itself, so its row reproduces the
+figure its run was chosen by. The chosen checkpoint is written with ``--save``; the report sets
+are then scored once, on the node (``benchmarks/relevance.py``).
+
+    PYTHONPATH=$PWD python3 benchmarks/training_soup.py \\
+        --start .train_bundle/stage2-mlm --end .train_bundle/stage3-mlm \\
+        --config configs/train-cpu-positive-margin.yaml --out docs/results --name stage3 \\
+        --save .train_bundle/soup-stage3
+
+Writes ``training_soup_NAME.{md,json,png}`` under ``--out`` and prints the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import markdown_table, write_report
+from training_eval import (
+    BeirSet,
+    counting_tokenizer,
+    doc_length,
+    encode_documents,
+    idf_sides,
+    ndcg_at_10,
+    query_side_runs,
+    query_weights_vector,
+)
+
+from opensearch_sparse.corpus import read_qrels
+from opensearch_sparse.idf import IdfTable
+from opensearch_sparse.training.config import TrainConfig
+from opensearch_sparse.training.evaluation import evaluate_heldout
+from opensearch_sparse.training.prepare import prepare_training_set, read_heldout
+from opensearch_sparse.training.soup import interpolate_checkpoints
+from opensearch_sparse.training.student import SparseScorer, build_student
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MAX_LEN = 256
+
+
+def score(
+    checkpoint: Path, config: TrainConfig, dev: BeirSet, qrels: dict, heldout: list
+) -> dict[str, float]:
+    """The dev score of one checkpoint, with its parts and the dev set's document length."""
+    idf = IdfTable.load(Path(config.idf)) if config.idf else None
+    scorer = SparseScorer(build_student(checkpoint, idf=idf, max_len=MAX_LEN))
+    scorer.eval()
+    held = evaluate_heldout(scorer, heldout)
+    tokenizer = counting_tokenizer(checkpoint)
+    docs = encode_documents(scorer, dev.texts, batch_size=64)
+    sides = idf_sides(tokenizer, dev.texts, query_weights_vector(tokenizer, idf))
+    dev_ndcg = ndcg_at_10(qrels, query_side_runs(dev, tokenizer, docs, sides)["corpus"])
+    return {
+        "dev_ndcg@10": dev_ndcg,
+        "heldout_ndcg@10": held["ndcg@10"],
+        "dev_score": float(np.mean([dev_ndcg, held["ndcg@10"]])),
+        "dev_doc_length": doc_length(docs),
+    }
+
+
+def plot(path: Path, rows: list[dict[str, Any]], chosen: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    alphas = [r["alpha"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (
+        ("dev_score", "dev score (mean of the two)"),
+        ("dev_ndcg@10", "nfcorpus NDCG@10, own IDF"),
+        ("heldout_ndcg@10", "held-out training queries NDCG@10"),
+    ):
+        values = [r[key] - rows[-1][key] for r in rows]
+        left.plot(alphas, values, marker="o", label=label)
+    left.axvline(chosen, color="grey", linestyle=":", label=f"chosen alpha {chosen}")
+    left.set_xlabel("alpha (0: start, 1: fine-tuned end)")
+    left.set_ylabel("difference to alpha 1")
+    left.legend(fontsize=7)
+    right.plot(alphas, [r["dev_doc_length"] for r in rows], marker="o")
+    right.set_xlabel("alpha")
+    right.set_ylabel("tokens per nfcorpus document")
+    fig.suptitle("Weight-space interpolation, dev split only")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", type=Path, required=True, help="masked-LM checkpoint")
+    parser.add_argument("--end", type=Path, required=True, help="its fine-tuned checkpoint")
+    parser.add_argument("--config", type=Path, required=True, help="the end's training config")
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--dev-set", default="nfcorpus")
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--out", type=Path, default=Path(".train_bundle") / "soup")
+    parser.add_argument("--name", default="soup")
+    parser.add_argument("--save", type=Path, help="write the chosen checkpoint here")
+    args = parser.parse_args()
+
+    config = TrainConfig.load(args.config)
+    heldout = read_heldout(prepare_training_set(config.data, config.seed))
+    dev = BeirSet.load(args.shared / "data" / args.dev_set)
+    qrels = read_qrels(args.shared / "data" / args.dev_set)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for alpha in sorted(args.alphas):
+            started = time.perf_counter()
+            checkpoint = interpolate_checkpoints(args.start, args.end, alpha, Path(tmp) / "m")
+            rows.append({"alpha": alpha, **score(checkpoint, config, dev, qrels, heldout)})
+            rows[-1]["seconds"] = time.perf_counter() - started
+            print({k: round(v, 4) for k, v in rows[-1].items()}, flush=True)
+    best = max(rows, key=lambda r: (r["dev_score"], r["alpha"]))
+    if args.save:
+        interpolate_checkpoints(args.start, args.end, best["alpha"], args.save)
+    header = ["alpha", "dev score", f"{args.dev_set} (own IDF)", "held-out", "tokens/doc"]
+    table = [
+        [
+            f"**{r['alpha']}**" if r is best else r["alpha"],
+            r["dev_score"],
+            r["dev_ndcg@10"],
+            r["heldout_ndcg@10"],
+            f"{r['dev_doc_length']:.0f}",
+        ]
+        for r in rows
+    ]
+    markdown = (
+        f"# Weight-space interpolation: {args.start} (alpha 0) -> {args.end} (alpha 1)\n\n"
+        f"Dev split only: {args.dev_set} NDCG@10 with its own IDF and the {len(heldout)} "
+        f"held-out training queries of {args.config}; dev score = their mean. Chosen: the "
+        f"highest dev score (alpha {best['alpha']}).\n\n" + markdown_table(header, table)
+    )
+    data = {"start": str(args.start), "end": str(args.end), "config": str(args.config)}
+    write_report(args.out, f"training_soup_{args.name}", {**data, "rows": rows}, markdown)
+    plot(args.out / f"training_soup_{args.name}.png", rows, best["alpha"])
+
+
+if __name__ == "__main__":
+    main()
