@@ -1,18 +1,20 @@
 """Issue 10: interpolating a fine-tuned model with the model it started from (WiSE-FT), scored
 on the dev split only, so ``alpha`` is chosen where nothing is reported.
 
-For each ``alpha`` the checkpoint ``(1 - alpha) * start + alpha * end`` is built
+For each start and ``alpha`` the checkpoint ``(1 - alpha) * start + alpha * end`` is built
 (``opensearch_sparse.training.soup``) and given the dev score every training decision here
 uses: the mean of the dev set's NDCG@10 with its own IDF (nfcorpus, 256 tokens, as
 ``training_compare.py`` scores it) and the held-out training queries' NDCG@10 (the training
-loop's check, with the config's IDF). ``alpha`` 1 is ``end`` itself, so its row reproduces the
-figure its run was chosen by. The chosen checkpoint is written with ``--save``; the report sets
-are then scored once, on the node (``benchmarks/relevance.py``).
+loop's check, with the config's IDF). ``alpha`` 1 is ``end`` itself (scored once), so its row
+reproduces the figure its run was chosen by, and the highest dev score over every row, ``end``
+included, is the choice: an interpolation is only chosen when it beats ``end`` on dev. The
+chosen checkpoint is written with ``--save``; the report sets are then scored once, on the
+node (``benchmarks/relevance.py``).
 
     PYTHONPATH=$PWD python3 benchmarks/training_soup.py \\
-        --start .train_bundle/stage2-mlm --end .train_bundle/stage3-mlm \\
-        --config configs/train-cpu-positive-margin.yaml --out docs/results --name stage3 \\
-        --save .train_bundle/soup-stage3
+        --starts ../shared/models/splade-tiny .train_bundle/stage2-mlm \\
+        --end .train_bundle/stage3-mlm --config configs/train-cpu-positive-margin.yaml \\
+        --alphas 0 0.5 0.75 1 --out docs/results --name stage3 --save .train_bundle/soup
 
 Writes ``training_soup_NAME.{md,json,png}`` under ``--out`` and prints the markdown.
 """
@@ -73,28 +75,33 @@ def score(
     }
 
 
-def plot(path: Path, rows: list[dict[str, Any]], chosen: float) -> None:
+def plot(path: Path, rows: list[dict[str, Any]], chosen: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    alphas = [r["alpha"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (
-        ("dev_score", "dev score (mean of the two)"),
-        ("dev_ndcg@10", "nfcorpus NDCG@10, own IDF"),
-        ("heldout_ndcg@10", "held-out training queries NDCG@10"),
-    ):
-        values = [r[key] - rows[-1][key] for r in rows]
-        left.plot(alphas, values, marker="o", label=label)
-    left.axvline(chosen, color="grey", linestyle=":", label=f"chosen alpha {chosen}")
-    left.set_xlabel("alpha (0: start, 1: fine-tuned end)")
-    left.set_ylabel("difference to alpha 1")
-    left.legend(fontsize=7)
-    right.plot(alphas, [r["dev_doc_length"] for r in rows], marker="o")
+    for start in dict.fromkeys(r["start"] for r in rows if r["alpha"] < 1):
+        path_rows = [r for r in rows if r["start"] in (start, "end")]
+        alphas = [r["alpha"] for r in path_rows]
+        label = f"from {Path(start).name}"
+        left.plot(alphas, [r["dev_score"] for r in path_rows], marker="o", label=label)
+        right.plot(alphas, [r["dev_doc_length"] for r in path_rows], marker="o", label=label)
+    left.scatter(
+        [chosen["alpha"]],
+        [chosen["dev_score"]],
+        s=120,
+        facecolors="none",
+        edgecolors="black",
+        label="chosen (highest dev score)",
+    )
+    left.set_xlabel("alpha (0: start, 1: the fine-tuned end)")
+    left.set_ylabel("dev score (nfcorpus own IDF + held-out, mean)")
     right.set_xlabel("alpha")
     right.set_ylabel("tokens per nfcorpus document")
+    for ax in (left, right):
+        ax.legend(fontsize=7)
     fig.suptitle("Weight-space interpolation, dev split only")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -102,12 +109,14 @@ def plot(path: Path, rows: list[dict[str, Any]], chosen: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--start", type=Path, required=True, help="masked-LM checkpoint")
-    parser.add_argument("--end", type=Path, required=True, help="its fine-tuned checkpoint")
+    parser.add_argument(
+        "--starts", type=Path, nargs="+", required=True, help="masked-LM checkpoints"
+    )
+    parser.add_argument("--end", type=Path, required=True, help="a fine-tuned descendant of each")
     parser.add_argument("--config", type=Path, required=True, help="the end's training config")
-    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.5, 0.75, 1.0])
     parser.add_argument("--dev-set", default="nfcorpus")
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--data", type=Path, default=SHARED / "data", help="holds the dev set")
     parser.add_argument("--out", type=Path, default=Path(".train_bundle") / "soup")
     parser.add_argument("--name", default="soup")
     parser.add_argument("--save", type=Path, help="write the chosen checkpoint here")
@@ -115,22 +124,29 @@ def main() -> None:
 
     config = TrainConfig.load(args.config)
     heldout = read_heldout(prepare_training_set(config.data, config.seed))
-    dev = BeirSet.load(args.shared / "data" / args.dev_set)
-    qrels = read_qrels(args.shared / "data" / args.dev_set)
+    dev = BeirSet.load(args.data / args.dev_set)
+    qrels = read_qrels(args.data / args.dev_set)
+    paths = [(str(s), a) for s in args.starts for a in sorted(args.alphas) if a < 1]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for alpha in sorted(args.alphas):
-            started = time.perf_counter()
-            checkpoint = interpolate_checkpoints(args.start, args.end, alpha, Path(tmp) / "m")
-            rows.append({"alpha": alpha, **score(checkpoint, config, dev, qrels, heldout)})
-            rows[-1]["seconds"] = time.perf_counter() - started
-            print({k: round(v, 4) for k, v in rows[-1].items()}, flush=True)
-    best = max(rows, key=lambda r: (r["dev_score"], r["alpha"]))
+        for start, alpha in [*paths, ("end", 1.0)]:
+            began = time.perf_counter()
+            checkpoint = (
+                args.end
+                if start == "end"
+                else interpolate_checkpoints(Path(start), args.end, alpha, Path(tmp) / "m")
+            )
+            row = {"start": start, "alpha": alpha, **score(checkpoint, config, dev, qrels, heldout)}
+            rows.append({**row, "seconds": time.perf_counter() - began})
+            print({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()})
+    best = max(rows, key=lambda r: r["dev_score"])
     if args.save:
-        interpolate_checkpoints(args.start, args.end, best["alpha"], args.save)
-    header = ["alpha", "dev score", f"{args.dev_set} (own IDF)", "held-out", "tokens/doc"]
+        source = Path(best["start"]) if best["start"] != "end" else args.end
+        interpolate_checkpoints(source, args.end, best["alpha"], args.save)
+    header = ["start", "alpha", "dev score", f"{args.dev_set} (own IDF)", "held-out", "tokens/doc"]
     table = [
         [
+            Path(r["start"]).name,
             f"**{r['alpha']}**" if r is best else r["alpha"],
             r["dev_score"],
             r["dev_ndcg@10"],
@@ -140,14 +156,15 @@ def main() -> None:
         for r in rows
     ]
     markdown = (
-        f"# Weight-space interpolation: {args.start} (alpha 0) -> {args.end} (alpha 1)\n\n"
+        f"# Weight-space interpolation towards {args.end} (alpha 1)\n\n"
         f"Dev split only: {args.dev_set} NDCG@10 with its own IDF and the {len(heldout)} "
         f"held-out training queries of {args.config}; dev score = their mean. Chosen: the "
-        f"highest dev score (alpha {best['alpha']}).\n\n" + markdown_table(header, table)
+        f"highest dev score ({Path(best['start']).name}, alpha {best['alpha']}).\n\n"
+        + markdown_table(header, table)
     )
-    data = {"start": str(args.start), "end": str(args.end), "config": str(args.config)}
-    write_report(args.out, f"training_soup_{args.name}", {**data, "rows": rows}, markdown)
-    plot(args.out / f"training_soup_{args.name}.png", rows, best["alpha"])
+    data = {"end": str(args.end), "config": str(args.config), "chosen": best, "rows": rows}
+    write_report(args.out, f"training_soup_{args.name}", data, markdown)
+    plot(args.out / f"training_soup_{args.name}.png", rows, best)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,65 @@ def test_the_command_refuses_a_checkpoint_of_another_shape_without_a_traceback(
     assert proc.returncode == 1, proc.stderr
     assert "in one checkpoint" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_dev_benchmark_end_to_end_on_the_fixture(
+    tiny_bert: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Two tiny BERTs, dbpedia-mini as the dev set and a few held-out pairs: every (start,
+    alpha) row and the end once, the choice is the best dev score, JSON, markdown, PNG and the
+    chosen checkpoint are written."""
+    import gzip
+    import json
+    import os
+
+    root = Path(__file__).resolve().parents[2]
+    start = tiny_bert(tmp_path / "start", seed=0)
+    end = tiny_bert(tmp_path / "end", seed=1)
+    set_dir = tmp_path / "set"
+    set_dir.mkdir()
+    pairs = [
+        {"query": "concert tour", "positive": "The band toured in 2011 with three acts."},
+        {"query": "river colour", "positive": "The Red River of the North runs to Canada."},
+        {"query": "island city", "positive": "Singapore is an island city-state in Asia."},
+    ]
+    with gzip.open(set_dir / "heldout.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(p) + "\n" for p in pairs)
+    config = {
+        "model": str(end),
+        "output_dir": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"),
+        "data": {"set_dir": str(set_dir)},
+        "teachers": [{"kind": "sparse", "path": str(start)}],
+        "idf": str(root / "opensearch_sparse" / "models" / "default" / "idf.json"),
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    arguments = [
+        "--starts",
+        str(start),
+        "--end",
+        str(end),
+        "--config",
+        str(tmp_path / "config.json"),
+    ]
+    arguments += ["--alphas", "0", "0.5", "1", "--data", str(root / "tests" / "fixtures")]
+    arguments += ["--dev-set", "dbpedia-mini", "--out", str(out), "--name", "t"]
+    arguments += ["--save", str(tmp_path / "chosen")]
+    subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "training_soup.py"), *arguments],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    report = json.loads((out / "training_soup_t.json").read_text())
+    rows = report["rows"]
+    expected = [(str(start), 0.0), (str(start), 0.5), ("end", 1.0)]
+    assert [(r["start"], r["alpha"]) for r in rows] == expected
+    for row in rows:
+        assert row["dev_score"] == pytest.approx((row["dev_ndcg@10"] + row["heldout_ndcg@10"]) / 2)
+    assert report["chosen"]["dev_score"] == max(r["dev_score"] for r in rows)
+    assert rows[0]["dev_doc_length"] != rows[-1]["dev_doc_length"]  # two different models
+    assert (out / "training_soup_t.md").is_file() and (out / "training_soup_t.png").is_file()
+    assert (tmp_path / "chosen" / "tokenizer.json").is_file()
