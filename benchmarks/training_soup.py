@@ -123,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = TrainConfig.load(args.config)
-    heldout = read_heldout(prepare_training_set(config.data, config.seed))
+    heldout = read_heldout(prepare_training_set(config.data, config.data_seed))
     dev = BeirSet.load(args.data / args.dev_set)
     qrels = read_qrels(args.data / args.dev_set)
     paths = [(str(s), a) for s in args.starts for a in sorted(args.alphas) if a < 1]

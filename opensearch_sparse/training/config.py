@@ -57,6 +57,9 @@ class DataConfig:
     per_positive: int = 0
     #: Drop a negative whose normalised ensemble teacher score is at least this (1.0: never).
     false_negative_threshold: float = 1.0
+    #: Seed of the source shuffles and the held-out split; unset: the run's ``seed``. A
+    #: replicate pins it to the original's (``TrainConfig.replicate``).
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,17 +146,29 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def data_seed(self) -> int:
+        """The seed that prepares ``data.set_dir``: ``data.seed``, else the run's ``seed``."""
+        return self.seed if self.data.seed is None else self.data.seed
+
     def replicate(self, seed: int) -> TrainConfig:
         """The same run with another training seed, written to ``<output_dir>-seed<seed>``.
 
         Its own output folder, because a run resumes from the newest checkpoint in its folder:
-        a replicate sharing the original's would quietly continue the original. The prepared
-        set in ``data.set_dir`` is reused when it exists, so a replicate differs only in example
-        order and initialisation, which is what a second seed on a results row should vary.
+        a replicate sharing the original's would quietly continue the original. The data seed
+        stays the original's, so a replicate that has to prepare ``data.set_dir`` (a fresh
+        machine) prepares the same set and held-out split: it differs only in example order and
+        initialisation, which is what a second seed on a results row should vary, and the
+        original's held-out queries stay out of its training.
         """
         if seed == self.seed:
             return self
-        return dataclasses.replace(self, seed=seed, output_dir=f"{self.output_dir}-seed{seed}")
+        return dataclasses.replace(
+            self,
+            seed=seed,
+            output_dir=f"{self.output_dir}-seed{seed}",
+            data=dataclasses.replace(self.data, seed=self.data_seed),
+        )
 
 
 def _check_keys(kind: type, values: dict[str, Any], where: str) -> None:

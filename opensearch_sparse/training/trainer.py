@@ -129,7 +129,7 @@ def _set_up(config: TrainConfig, ctx: DistContext, checkpoint: Path | None) -> _
     """Data, teacher targets, the student (fresh or from ``checkpoint``), loss and optimiser."""
     seed_everything(config.seed)
     if ctx.is_main:
-        prepare_training_set(config.data, config.seed)
+        prepare_training_set(config.data, config.data_seed)
     ctx.barrier()
     set_dir = Path(config.data.set_dir)
     train_set = TrainingSet.load(set_dir)

@@ -15,7 +15,9 @@ from test_training_fixtures import make_config  # noqa: E402
 
 from opensearch_sparse.cli import cli  # noqa: E402
 from opensearch_sparse.idf import IdfTable  # noqa: E402
-from opensearch_sparse.training.config import ConfigError, TrainConfig  # noqa: E402
+from opensearch_sparse.training.config import ConfigError, DataConfig, TrainConfig  # noqa: E402
+from opensearch_sparse.training.data import Pair, write_jsonl  # noqa: E402
+from opensearch_sparse.training.prepare import prepare_training_set, read_heldout  # noqa: E402
 from opensearch_sparse.training.student import document_transformer  # noqa: E402
 from opensearch_sparse.training.trainer import train  # noqa: E402
 
@@ -94,9 +96,49 @@ def test_a_replicate_has_its_own_seed_and_output_folder(tiny_mlm: Path, tmp_path
     config = TrainConfig.from_dict(make_config(tiny_mlm, tmp_path))
     replicate = config.replicate(29)
     assert (replicate.seed, replicate.output_dir) == (29, f"{config.output_dir}-seed29")
-    # Everything else, the prepared set included, is the original's.
-    assert dataclasses.replace(replicate, seed=config.seed, output_dir=config.output_dir) == config
+    # Everything else is the original's; the data seed is pinned to the original's run seed.
+    assert replicate.data_seed == config.data_seed == config.seed
+    assert (
+        dataclasses.replace(
+            replicate, seed=config.seed, output_dir=config.output_dir, data=config.data
+        )
+        == config
+    )
     assert config.replicate(config.seed) is config
+
+
+def test_a_replicate_prepares_the_originals_set_and_held_out_split(
+    tiny_mlm: Path, tmp_path: Path
+) -> None:
+    """On a fresh machine the replicate prepares the set: not with its own seed, whose held-out
+    split would hold queries the original trained on (and so score it unfairly)."""
+    rows = [
+        {"query": f"how does topic{i} work", "positive": f"topic{i} works like this, said {i}"}
+        for i in range(30)
+    ]
+    write_jsonl(tmp_path / "pairs.jsonl.gz", rows)
+    raw = make_config(tiny_mlm, tmp_path)
+    raw["data"] = {
+        "set_dir": str(tmp_path / "set-original"),
+        "pairs": [str(tmp_path / "pairs.jsonl.gz")],
+        "heldout_per_source": 5,
+        "negatives": 2,
+        "depth": 10,
+    }
+    config = TrainConfig.from_dict(raw)
+    replicate = config.replicate(29)
+
+    def held_out(data: DataConfig, seed: int) -> list[Pair]:
+        return read_heldout(prepare_training_set(data, seed))
+
+    original = held_out(config.data, config.data_seed)
+    own_seed = held_out(dataclasses.replace(replicate.data, set_dir=str(tmp_path / "set-29")), 29)
+    assert original == held_out(
+        dataclasses.replace(replicate.data, set_dir=str(tmp_path / "set-rep")),
+        replicate.data_seed,
+    )
+    # The training seed itself draws another split, so the pin above is what keeps it.
+    assert own_seed != original
 
 
 def test_train_seed_option_runs_the_replicate_beside_the_original(
