@@ -12,7 +12,7 @@ chosen checkpoint is written with ``--save``; the report sets are then scored on
 node (``benchmarks/relevance.py``).
 
     PYTHONPATH=$PWD python3 benchmarks/training_soup.py \\
-        --starts ../shared/models/splade-tiny .train_bundle/stage2-mlm \\
+        --starts ../shared/models/splade-tiny stage2=.train_bundle/stage2-mlm \\
         --end .train_bundle/stage3-mlm --config configs/train-cpu-positive-margin.yaml \\
         --alphas 0 0.5 0.75 1 --out docs/results --name stage3 --save .train_bundle/soup
 
@@ -85,7 +85,7 @@ def plot(path: Path, rows: list[dict[str, Any]], chosen: dict[str, Any]) -> None
     for start in dict.fromkeys(r["start"] for r in rows if r["alpha"] < 1):
         path_rows = [r for r in rows if r["start"] in (start, "end")]
         alphas = [r["alpha"] for r in path_rows]
-        label = f"from {Path(start).name}"
+        label = f"from {start}"
         left.plot(alphas, [r["dev_score"] for r in path_rows], marker="o", label=label)
         right.plot(alphas, [r["dev_doc_length"] for r in path_rows], marker="o", label=label)
     left.scatter(
@@ -107,10 +107,21 @@ def plot(path: Path, rows: list[dict[str, Any]], chosen: dict[str, Any]) -> None
     fig.savefig(path, dpi=120)
 
 
+def _named(spec: str) -> tuple[str, Path]:
+    """``NAME=PATH`` or ``PATH`` (named by its folder): a checkpoint's inner folder is often
+    ``document_0_Transformer``, which says nothing about which run it came from."""
+    name, sep, path = spec.partition("=")
+    return (name, Path(path)) if sep else (Path(spec).name, Path(spec))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--starts", type=Path, nargs="+", required=True, help="masked-LM checkpoints"
+        "--starts",
+        nargs="+",
+        required=True,
+        metavar="[NAME=]PATH",
+        help="masked-LM checkpoints, each labelled NAME (default: its folder's name)",
     )
     parser.add_argument("--end", type=Path, required=True, help="a fine-tuned descendant of each")
     parser.add_argument("--config", type=Path, required=True, help="the end's training config")
@@ -126,7 +137,8 @@ def main() -> None:
     heldout = read_heldout(prepare_training_set(config.data, config.data_seed))
     dev = BeirSet.load(args.data / args.dev_set)
     qrels = read_qrels(args.data / args.dev_set)
-    paths = [(str(s), a) for s in args.starts for a in sorted(args.alphas) if a < 1]
+    starts = dict(_named(spec) for spec in args.starts)
+    paths = [(name, a) for name in starts for a in sorted(args.alphas) if a < 1]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for start, alpha in [*paths, ("end", 1.0)]:
@@ -134,19 +146,19 @@ def main() -> None:
             checkpoint = (
                 args.end
                 if start == "end"
-                else interpolate_checkpoints(Path(start), args.end, alpha, Path(tmp) / "m")
+                else interpolate_checkpoints(starts[start], args.end, alpha, Path(tmp) / "m")
             )
             row = {"start": start, "alpha": alpha, **score(checkpoint, config, dev, qrels, heldout)}
             rows.append({**row, "seconds": time.perf_counter() - began})
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()})
     best = max(rows, key=lambda r: r["dev_score"])
     if args.save:
-        source = Path(best["start"]) if best["start"] != "end" else args.end
+        source = starts[best["start"]] if best["start"] != "end" else args.end
         interpolate_checkpoints(source, args.end, best["alpha"], args.save)
     header = ["start", "alpha", "dev score", f"{args.dev_set} (own IDF)", "held-out", "tokens/doc"]
     table = [
         [
-            Path(r["start"]).name,
+            r["start"],
             f"**{r['alpha']}**" if r is best else r["alpha"],
             r["dev_score"],
             r["dev_ndcg@10"],
@@ -159,10 +171,16 @@ def main() -> None:
         f"# Weight-space interpolation towards {args.end} (alpha 1)\n\n"
         f"Dev split only: {args.dev_set} NDCG@10 with its own IDF and the {len(heldout)} "
         f"held-out training queries of {args.config}; dev score = their mean. Chosen: the "
-        f"highest dev score ({Path(best['start']).name}, alpha {best['alpha']}).\n\n"
+        f"highest dev score ({best['start']}, alpha {best['alpha']}).\n\n"
         + markdown_table(header, table)
     )
-    data = {"end": str(args.end), "config": str(args.config), "chosen": best, "rows": rows}
+    data = {
+        "end": str(args.end),
+        "config": str(args.config),
+        "starts": {name: str(path) for name, path in starts.items()},
+        "chosen": best,
+        "rows": rows,
+    }
     write_report(args.out, f"training_soup_{args.name}", data, markdown)
     plot(args.out / f"training_soup_{args.name}.png", rows, best)
 

@@ -124,7 +124,7 @@ def test_the_dev_benchmark_end_to_end_on_the_fixture(
     out = tmp_path / "out"
     arguments = [
         "--starts",
-        str(start),
+        f"first={start}",
         "--end",
         str(end),
         "--config",
@@ -142,8 +142,9 @@ def test_the_dev_benchmark_end_to_end_on_the_fixture(
     )
     report = json.loads((out / "training_soup_t.json").read_text())
     rows = report["rows"]
-    expected = [(str(start), 0.0), (str(start), 0.5), ("end", 1.0)]
-    assert [(r["start"], r["alpha"]) for r in rows] == expected
+    expected = [("first", 0.0), ("first", 0.5), ("end", 1.0)]
+    assert [(r["start"], r["alpha"]) for r in rows] == expected  # labelled by the given name
+    assert report["starts"] == {"first": str(start)}
     for row in rows:
         assert row["dev_score"] == pytest.approx((row["dev_ndcg@10"] + row["heldout_ndcg@10"]) / 2)
     assert report["chosen"]["dev_score"] == max(r["dev_score"] for r in rows)
