@@ -132,12 +132,16 @@ def main() -> None:
     parser.add_argument("--name", default="soup")
     parser.add_argument("--save", type=Path, help="write the chosen checkpoint here")
     args = parser.parse_args()
+    named = [_named(spec) for spec in args.starts]
+    names = [name for name, _ in named]
+    if len(set(names)) < len(names) or "end" in names:
+        parser.error(f"starts named {names}: give each its own name (not 'end') as NAME=PATH")
+    starts = dict(named)
 
     config = TrainConfig.load(args.config)
     heldout = read_heldout(prepare_training_set(config.data, config.data_seed))
     dev = BeirSet.load(args.data / args.dev_set)
     qrels = read_qrels(args.data / args.dev_set)
-    starts = dict(_named(spec) for spec in args.starts)
     paths = [(name, a) for name in starts for a in sorted(args.alphas) if a < 1]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,7 @@ that keeps the fine-tuning gain on collections it never saw)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -98,7 +99,6 @@ def test_the_dev_benchmark_end_to_end_on_the_fixture(
     chosen checkpoint are written."""
     import gzip
     import json
-    import os
 
     root = Path(__file__).resolve().parents[2]
     start = tiny_bert(tmp_path / "start", seed=0)
@@ -151,3 +151,19 @@ def test_the_dev_benchmark_end_to_end_on_the_fixture(
     assert rows[0]["dev_doc_length"] != rows[-1]["dev_doc_length"]  # two different models
     assert (out / "training_soup_t.md").is_file() and (out / "training_soup_t.png").is_file()
     assert (tmp_path / "chosen" / "tokenizer.json").is_file()
+
+
+def test_starts_that_would_share_a_label_are_refused_before_any_work(tmp_path: Path) -> None:
+    """Two checkpoints named by the same inner folder would collapse into one row."""
+    root = Path(__file__).resolve().parents[2]
+    starts = [str(tmp_path / run / "document_0_Transformer") for run in ("a", "b")]
+    arguments = ["--starts", *starts, "--end", "x", "--config", str(tmp_path / "missing.yaml")]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "training_soup.py"), *arguments],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 2
+    assert "give each its own name" in done.stderr and "Traceback" not in done.stderr
