@@ -53,6 +53,39 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def named_paths(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    specs: Sequence[str],
+    *,
+    require_name: bool = False,
+    reserved: Sequence[str] = (),
+) -> dict[str, Path]:
+    """``NAME=PATH`` arguments as ``{name: path}``, in order. A bare ``PATH`` is named by its
+    folder unless ``require_name`` (a checkpoint's inner folder is often
+    ``document_0_Transformer``, which says nothing about the run). Names label report rows, so
+    two that collide, or one a script uses for itself (``reserved``), would silently merge
+    rows: that is a usage error instead."""
+    named: list[tuple[str, Path]] = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            if require_name:
+                parser.error(f"{flag} {spec}: give it a name, as NAME=PATH")
+            name, path = Path(spec).name, spec
+        if not name or not path:
+            parser.error(f"{flag} {spec}: both NAME and PATH are needed, as NAME=PATH")
+        named.append((name, Path(path)))
+    names = [name for name, _ in named]
+    clashes = sorted({n for n in names if names.count(n) > 1 or n in reserved})
+    if clashes:
+        parser.error(
+            f"{flag}: the name(s) {', '.join(clashes)} would label two rows the same; "
+            "give each its own NAME=PATH" + (f" (not {', '.join(reserved)})" if reserved else "")
+        )
+    return dict(named)
+
+
 def connect(url: str | None) -> OpenSearch:
     cfg = ClusterConfig(url=url) if url else ClusterConfig()
     client = make_client(cfg)

@@ -34,6 +34,7 @@ from common import (
     connect,
     graded_run,
     markdown_table,
+    named_paths,
     prepared_index,
     write_report,
 )
@@ -240,7 +241,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     specs: list[tuple[str | None, Path | None]] = (
-        [(name, Path(path)) for name, _, path in (m.partition("=") for m in args.models)]
+        list(named_paths(parser, "--models", args.models).items())
         if args.models
         else [(None, args.model)]
     )

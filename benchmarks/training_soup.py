@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, write_report
+from common import markdown_table, named_paths, write_report
 from training_eval import (
     BeirSet,
     counting_tokenizer,
@@ -107,13 +107,6 @@ def plot(path: Path, rows: list[dict[str, Any]], chosen: dict[str, Any]) -> None
     fig.savefig(path, dpi=120)
 
 
-def _named(spec: str) -> tuple[str, Path]:
-    """``NAME=PATH`` or ``PATH`` (named by its folder): a checkpoint's inner folder is often
-    ``document_0_Transformer``, which says nothing about which run it came from."""
-    name, sep, path = spec.partition("=")
-    return (name, Path(path)) if sep else (Path(spec).name, Path(spec))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -132,11 +125,7 @@ def main() -> None:
     parser.add_argument("--name", default="soup")
     parser.add_argument("--save", type=Path, help="write the chosen checkpoint here")
     args = parser.parse_args()
-    named = [_named(spec) for spec in args.starts]
-    names = [name for name, _ in named]
-    if len(set(names)) < len(names) or "end" in names:
-        parser.error(f"starts named {names}: give each its own name (not 'end') as NAME=PATH")
-    starts = dict(named)
+    starts = named_paths(parser, "--starts", args.starts, reserved=("end",))
 
     config = TrainConfig.load(args.config)
     heldout = read_heldout(prepare_training_set(config.data, config.data_seed))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, markdown_table, write_report
+from common import RESULTS, markdown_table, named_paths, write_report
 
 
 def positive_ranks(scores: np.ndarray) -> np.ndarray:
@@ -111,11 +111,8 @@ def main() -> None:
     weights = [t.weight for t in config.teachers]
     raw["ensemble (training's target)"] = aggregate(list(raw.values()), weights, scale=1.0)
     students = {f"student start: {Path(config.model).name} (IDF queries)": config.model}
-    for spec in args.student:
-        name, sep, checkpoint = spec.partition("=")
-        if not sep:
-            parser.error(f"--student {spec}: use NAME=CHECKPOINT")
-        students[name] = checkpoint
+    extra = named_paths(parser, "--student", args.student, require_name=True)
+    students.update({name: str(checkpoint) for name, checkpoint in extra.items()})
     for name, checkpoint in students.items():
         raw[name] = student_scores(checkpoint, config, train_set)
     teachers_only = list(raw.values())[: len(config.teachers)]

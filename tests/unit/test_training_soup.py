@@ -166,4 +166,4 @@ def test_starts_that_would_share_a_label_are_refused_before_any_work(tmp_path: P
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert done.returncode == 2
-    assert "give each its own name" in done.stderr and "Traceback" not in done.stderr
+    assert "would label two rows the same" in done.stderr and "Traceback" not in done.stderr
