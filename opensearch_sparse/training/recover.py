@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
+from typing import Any
 
 from opensearch_sparse.errors import SparseError
 
@@ -26,6 +27,18 @@ TOKENIZER_FILES = (
     "vocab.txt",
     "special_tokens_map.json",
 )
+
+
+def save_masked_lm(model: Any, tokenizer_from: Path, out: Path) -> Path:
+    """Save ``model`` (a ``BertForMaskedLM``) with ``tokenizer_from``'s tokenizer files: a
+    checkpoint built here (recovered, interpolated) must load and train like the one it came
+    from, and ``save_pretrained`` writes weights and config only."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    for name in TOKENIZER_FILES:
+        if (tokenizer_from / name).is_file():
+            shutil.copy(tokenizer_from / name, out / name)
+    return out
 
 
 class RecoverError(SparseError):
@@ -61,12 +74,7 @@ def recover_checkpoint(package: Path, base: Path, out: Path) -> Path:
             f"{package / 'model.onnx'} lacks {sorted(set(missing) - tied)[:3]}",
             "export the package again with opensearch-sparse export",
         )
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    for name in TOKENIZER_FILES:
-        if (base / name).is_file():
-            shutil.copy(base / name, out / name)
-    return out
+    return save_masked_lm(model, base, out)
 
 
 def main() -> None:

@@ -14,14 +14,13 @@ one line of arithmetic, so it is written here.
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from opensearch_sparse.errors import SparseError
-from opensearch_sparse.training.recover import TOKENIZER_FILES
+from opensearch_sparse.training.recover import save_masked_lm
 
 
 class SoupError(SparseError):
@@ -68,12 +67,7 @@ def interpolate_checkpoints(start: Path, end: Path, alpha: float, out: Path) -> 
     model = BertForMaskedLM.from_pretrained(str(end))
     first = BertForMaskedLM.from_pretrained(str(start)).state_dict()
     model.load_state_dict(interpolate_state(first, model.state_dict(), alpha))
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    for name in TOKENIZER_FILES:
-        if (end / name).is_file():
-            shutil.copy(end / name, out / name)
-    return out
+    return save_masked_lm(model, end, out)
 
 
 def main() -> None:
