@@ -28,6 +28,7 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED
 from training_eval import (
     BeirSet,
     bm25_run,
@@ -44,7 +45,6 @@ from training_eval import (
 from opensearch_sparse.corpus import read_qrels
 from opensearch_sparse.idf import IdfTable
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 OUT = Path(".train_bundle") / "compare"
 DEV_SETS = ("nfcorpus",)
 REPORT_SETS = ("cranfield", "dbpedia-5k", "msmarco-dl19-5k")

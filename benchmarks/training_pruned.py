@@ -40,6 +40,7 @@ from ranx import Qrels, evaluate
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, SHARED
 from training_compare import encoder
 from training_eval import (
     BeirSet,
@@ -58,7 +59,6 @@ from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.pruning import Pruning
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 SHIPPED = ROOT / "opensearch_sparse" / "models" / "default"
 CACHE = Path(".train_bundle") / "pruned"
 DEFAULT_MODELS = (f"splade-tiny=mlm:{SHARED / 'models' / 'splade-tiny'}", f"shipped=onnx:{SHIPPED}")
@@ -406,7 +406,7 @@ def main() -> None:
     parser.add_argument(
         "--sweep", type=Path, default=ROOT / "docs" / "results" / "training_sweep.json"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     specs = dict(m.split("=", 1) for m in (args.model or DEFAULT_MODELS))
     evaluation = Evaluation(args.data, [*args.dev_sets, *args.report_sets], args.general_idf)

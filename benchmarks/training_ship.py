@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -23,10 +24,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED
+
 from model_export import package
 from opensearch_sparse.training.student import document_model_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "opensearch_sparse" / "models" / "default"
 
 

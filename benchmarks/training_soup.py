@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, named_paths, write_report
+from common import SHARED, markdown_table, named_paths, write_report
 from training_eval import (
     BeirSet,
     counting_tokenizer,
@@ -51,7 +51,6 @@ from opensearch_sparse.training.prepare import prepare_training_set, read_heldou
 from opensearch_sparse.training.soup import interpolate_checkpoints
 from opensearch_sparse.training.student import SparseScorer, build_student
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 MAX_LEN = 256
 
 
