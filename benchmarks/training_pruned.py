@@ -40,7 +40,7 @@ from ranx import Qrels, evaluate
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED
+from common import RESULTS, SHARED, named_paths
 from training_compare import encoder
 from training_eval import (
     BeirSet,
@@ -408,7 +408,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    specs = dict(m.split("=", 1) for m in (args.model or DEFAULT_MODELS))
+    named = named_paths(parser, "--model", args.model or DEFAULT_MODELS, require_name=True)
+    specs = {name: str(spec) for name, spec in named.items()}
     evaluation = Evaluation(args.data, [*args.dev_sets, *args.report_sets], args.general_idf)
     prune_all(evaluation, specs, [Pruning.parse(s) for s in args.settings])
     bm25 = bm25_scores(evaluation)
