@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    EVAL_SETS,
     SHARED,
     LoadMonitor,
     base_parser,
@@ -54,8 +55,6 @@ from opensearch_sparse.pruning import Pruning
 from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.schema import SparseIndex
 from opensearch_sparse.search import AnnParams, SparseSearch
-
-QUERY_SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
 
 
 class Plan(NamedTuple):
@@ -261,7 +260,7 @@ def main() -> None:
         "--corpus", type=Path, default=SHARED / "data" / "scale" / "debian-descriptions.jsonl.gz"
     )
     parser.add_argument("--data", type=Path, default=SHARED / "data")
-    parser.add_argument("--query-sets", nargs="+", default=list(QUERY_SETS))
+    parser.add_argument("--query-sets", nargs="+", default=list(EVAL_SETS))
     parser.add_argument("--queries", type=int, default=300, help="queries per mode per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=50)

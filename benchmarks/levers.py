@@ -28,6 +28,7 @@ from ranx import Qrels, Run, evaluate
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    EVAL_SETS,
     GRADED_K,
     SHARED,
     LoadMonitor,
@@ -52,7 +53,6 @@ from opensearch_sparse.query_encoder import MAX_QUERY_TOKENS, QueryEncoder
 from opensearch_sparse.schema import SparseIndex
 from opensearch_sparse.search import AnnParams, SparseSearch
 
-SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
 PRUNES = (
     "max_ratio:0.05",
     "max_ratio:0.1",
@@ -320,7 +320,7 @@ def _vocab(tokenizer: Any) -> list[str]:
 def main() -> None:
     parser = base_parser(__doc__ or "")
     parser.add_argument("--data", type=Path, default=SHARED / "data")
-    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--sets", nargs="+", default=list(EVAL_SETS))
     parser.add_argument("--prunes", nargs="+", default=list(PRUNES), metavar="TYPE:VALUE")
     parser.add_argument(
         "--corpus", type=Path, default=SHARED / "data" / "scale" / "debian-descriptions.jsonl.gz"

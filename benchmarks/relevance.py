@@ -28,6 +28,7 @@ from rich.progress import track
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    EVAL_SETS,
     GRADED_K,
     SHARED,
     base_parser,
@@ -47,7 +48,6 @@ from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.schema import SPARSE_FIELD
 from opensearch_sparse.search import SparseSearch
 
-SETS = ("cranfield", "nfcorpus", "dbpedia-5k", "msmarco-dl19-5k")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 MODEL_MODES = ("sparse", "hybrid")
 
@@ -224,7 +224,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = base_parser(__doc__ or "")
     parser.add_argument("--data", type=Path, default=SHARED / "data")
-    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--sets", nargs="+", default=list(EVAL_SETS))
     parser.add_argument(
         "--idf", default="corpus", help="'corpus' (IDF of each collection) or a path to an idf.json"
     )

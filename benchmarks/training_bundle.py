@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED
+from common import DEV_SET, EVAL_SETS, SHARED
 
 from opensearch_sparse.corpus import read_corpus
 from opensearch_sparse.idf import IdfTable
@@ -35,8 +35,6 @@ from opensearch_sparse.training.config import TrainConfig
 from opensearch_sparse.training.data import fingerprint, read_pairs
 from opensearch_sparse.training.teacher_cache import cache_path
 
-DEV_SET = "nfcorpus"
-EVAL_SETS = ("cranfield", DEV_SET, "dbpedia-5k", "msmarco-dl19-5k")
 #: Evaluation documents are encoded at 256 tokens; 2,000 characters always covers that.
 EVAL_MAX_CHARS = 2000
 

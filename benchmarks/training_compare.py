@@ -28,7 +28,7 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED
+from common import DEV_SET, REPORT_SETS, SHARED
 from training_eval import (
     BeirSet,
     bm25_run,
@@ -46,8 +46,6 @@ from opensearch_sparse.corpus import read_qrels
 from opensearch_sparse.idf import IdfTable
 
 OUT = Path(".train_bundle") / "compare"
-DEV_SETS = ("nfcorpus",)
-REPORT_SETS = ("cranfield", "dbpedia-5k", "msmarco-dl19-5k")
 MAX_LEN = 256
 
 
@@ -143,7 +141,7 @@ def main() -> None:
     parser.add_argument(
         "--general-idf", type=Path, default=Path("opensearch_sparse/models/default/idf.json")
     )
-    parser.add_argument("--sets", nargs="+", default=[*DEV_SETS, *REPORT_SETS])
+    parser.add_argument("--sets", nargs="+", default=[DEV_SET, *REPORT_SETS])
     parser.add_argument("--idf", choices=["general", "corpus"], default="general")
     args = parser.parse_args()
     if args.mode == "encode":

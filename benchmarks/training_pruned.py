@@ -40,7 +40,7 @@ from ranx import Qrels, evaluate
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED, named_paths
+from common import DEV_SET, REPORT_SETS, RESULTS, SHARED, named_paths
 from training_compare import encoder
 from training_eval import (
     BeirSet,
@@ -397,10 +397,8 @@ def main() -> None:
         help="paired t-tests between two unpruned models on every set (repeatable)",
     )
     parser.add_argument("--data", type=Path, default=SHARED / "data")
-    parser.add_argument("--dev-sets", nargs="*", default=["nfcorpus"])
-    parser.add_argument(
-        "--report-sets", nargs="+", default=["cranfield", "dbpedia-5k", "msmarco-dl19-5k"]
-    )
+    parser.add_argument("--dev-sets", nargs="*", default=[DEV_SET])
+    parser.add_argument("--report-sets", nargs="+", default=list(REPORT_SETS))
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS))
     parser.add_argument("--general-idf", type=Path, default=SHIPPED / "idf.json")
     parser.add_argument(

@@ -24,13 +24,11 @@ import numpy as np
 from ranx import Qrels, evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED
+from common import DEV_SET, REPORT_SETS, RESULTS, SHARED
 from training_eval import BeirSet, bm25_run, judged_run, load_runs, ndcg_at_10, paired_p_value
 
 from opensearch_sparse.corpus import read_qrels
 
-DEV_SET = "nfcorpus"
-REPORT_SETS = ("cranfield", "dbpedia-5k", "msmarco-dl19-5k")
 SETS = (DEV_SET, *REPORT_SETS)
 #: Query sides: the user's own index (the default), the shipped general table.
 IDF_KINDS = ("corpus", "general")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, markdown_table, named_paths, write_report
+from common import DEV_SET, SHARED, markdown_table, named_paths, write_report
 from training_eval import (
     BeirSet,
     counting_tokenizer,
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--end", type=Path, required=True, help="a fine-tuned descendant of each")
     parser.add_argument("--config", type=Path, required=True, help="the end's training config")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.5, 0.75, 1.0])
-    parser.add_argument("--dev-set", default="nfcorpus")
+    parser.add_argument("--dev-set", default=DEV_SET)
     parser.add_argument("--data", type=Path, default=SHARED / "data", help="holds the dev set")
     parser.add_argument("--out", type=Path, default=Path(".train_bundle") / "soup")
     parser.add_argument("--name", default="soup")
