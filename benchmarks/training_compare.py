@@ -30,6 +30,7 @@ from scipy import sparse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEV_SET, REPORT_SETS, SHARED
 from training_eval import (
+    EVAL_MAX_LEN,
     BeirSet,
     bm25_run,
     counting_tokenizer,
@@ -46,7 +47,6 @@ from opensearch_sparse.corpus import read_qrels
 from opensearch_sparse.idf import IdfTable
 
 OUT = Path(".train_bundle") / "compare"
-MAX_LEN = 256
 
 
 def encoder(spec: str):
@@ -56,7 +56,7 @@ def encoder(spec: str):
         from opensearch_sparse.encoders import DocumentEncoder
 
         onnx = DocumentEncoder(Path(path))
-        onnx.tokenizer.enable_truncation(MAX_LEN)
+        onnx.tokenizer.enable_truncation(EVAL_MAX_LEN)
         vocab = onnx.tokenizer.get_vocab_size()
 
         def encode_onnx(texts: list[str]) -> sparse.csr_matrix:
@@ -72,9 +72,9 @@ def encoder(spec: str):
     from opensearch_sparse.training.student import SparseScorer, build_student, load_student
 
     model = (
-        load_student(path, max_len=MAX_LEN)
+        load_student(path, max_len=EVAL_MAX_LEN)
         if kind == "student"
-        else build_student(path, idf=None, max_len=MAX_LEN)
+        else build_student(path, idf=None, max_len=EVAL_MAX_LEN)
     )
     scorer = SparseScorer(model)
     return lambda texts: encode_documents(scorer, texts)

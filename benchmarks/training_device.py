@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from training_eval import (
+    EVAL_MAX_LEN,
     BeirSet,
     counting_tokenizer,
     doc_length,
@@ -55,7 +56,6 @@ from opensearch_sparse.training.trainer import train
 
 logger = logging.getLogger("training_device")
 SWEEP = Path("configs/gpu/sweep.yaml")
-EVAL_MAX_LEN = 256
 
 
 class Evaluator:

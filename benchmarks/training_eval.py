@@ -21,6 +21,9 @@ from opensearch_sparse.corpus import dropping_self, read_corpus, read_queries
 from opensearch_sparse.idf import IdfTable
 
 TOP = 20
+#: Documents are read at the training length (256 tokens) by every offline evaluation, so
+#: rows from the GPU script, the comparisons and the soups line up.
+EVAL_MAX_LEN = 256
 Run = dict[str, dict[str, float]]
 
 

@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEV_SET, SHARED, markdown_table, named_paths, write_report
 from training_eval import (
+    EVAL_MAX_LEN,
     BeirSet,
     counting_tokenizer,
     doc_length,
@@ -51,15 +52,13 @@ from opensearch_sparse.training.prepare import prepare_training_set, read_heldou
 from opensearch_sparse.training.soup import interpolate_checkpoints
 from opensearch_sparse.training.student import SparseScorer, build_student
 
-MAX_LEN = 256
-
 
 def score(
     checkpoint: Path, config: TrainConfig, dev: BeirSet, qrels: dict, heldout: list
 ) -> dict[str, float]:
     """The dev score of one checkpoint, with its parts and the dev set's document length."""
     idf = IdfTable.load(Path(config.idf)) if config.idf else None
-    scorer = SparseScorer(build_student(checkpoint, idf=idf, max_len=MAX_LEN))
+    scorer = SparseScorer(build_student(checkpoint, idf=idf, max_len=EVAL_MAX_LEN))
     scorer.eval()
     held = evaluate_heldout(scorer, heldout)
     tokenizer = counting_tokenizer(checkpoint)
