@@ -41,6 +41,9 @@ from opensearch_sparse.search import Hit
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 RESULTS = REPO / "benchmarks" / "results"
+#: The checkout's shipped model folder (not the installed package's): ``training_ship.py``
+#: writes the new default here, and the training benchmarks compare against it.
+SHIPPED = REPO / "opensearch_sparse" / "models" / "default"
 #: The evaluation protocol (issue 10): hyperparameters and models are chosen on ``DEV_SET``
 #: (with held-out training queries) and the ``REPORT_SETS`` are reported once; ``EVAL_SETS``
 #: is all four in the order tables show them.

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEV_SET, REPORT_SETS, SHARED
+from common import DEV_SET, REPORT_SETS, SHARED, SHIPPED
 from training_eval import (
     EVAL_MAX_LEN,
     BeirSet,
@@ -138,9 +138,7 @@ def main() -> None:
     parser.add_argument("mode", choices=["encode", "report"])
     parser.add_argument("names", nargs="+")
     parser.add_argument("--shared", type=Path, default=SHARED)
-    parser.add_argument(
-        "--general-idf", type=Path, default=Path("opensearch_sparse/models/default/idf.json")
-    )
+    parser.add_argument("--general-idf", type=Path, default=SHIPPED / "idf.json")
     parser.add_argument("--sets", nargs="+", default=[DEV_SET, *REPORT_SETS])
     parser.add_argument("--idf", choices=["general", "corpus"], default="general")
     args = parser.parse_args()

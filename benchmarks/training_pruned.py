@@ -40,7 +40,7 @@ from ranx import Qrels, evaluate
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEV_SET, REPORT_SETS, RESULTS, SHARED, named_paths
+from common import DEV_SET, REPO, REPORT_SETS, RESULTS, SHARED, SHIPPED, named_paths
 from training_compare import encoder
 from training_eval import (
     BeirSet,
@@ -58,10 +58,11 @@ from opensearch_sparse.corpus import read_qrels
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.pruning import Pruning
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "opensearch_sparse" / "models" / "default"
 CACHE = Path(".train_bundle") / "pruned"
-DEFAULT_MODELS = (f"splade-tiny=mlm:{SHARED / 'models' / 'splade-tiny'}", f"shipped=onnx:{SHIPPED}")
+DEFAULT_MODELS = (
+    f"splade-tiny=mlm:{SHARED / 'models' / 'splade-tiny'}",
+    f"shipped=onnx:{SHIPPED}",
+)
 #: Two prune families spanning the sweep's 74-188 tokens: a fixed count and a share of the mass.
 SETTINGS = (
     *(f"top_k:{k}" for k in (24, 32, 48, 64, 96, 128, 160)),
@@ -402,7 +403,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS))
     parser.add_argument("--general-idf", type=Path, default=SHIPPED / "idf.json")
     parser.add_argument(
-        "--sweep", type=Path, default=ROOT / "docs" / "results" / "training_sweep.json"
+        "--sweep", type=Path, default=REPO / "docs" / "results" / "training_sweep.json"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

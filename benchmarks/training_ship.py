@@ -25,12 +25,10 @@ from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED
+from common import SHARED, SHIPPED
 
 from model_export import package
 from opensearch_sparse.training.student import document_model_dir
-
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "opensearch_sparse" / "models" / "default"
 
 
 def restore(weights: Path, base: Path, out: Path) -> Path:
@@ -52,7 +50,7 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="WEIGHTS.safetensors or a saved model folder")
     parser.add_argument("--base", type=Path, default=SHARED / "models" / "splade-tiny")
     parser.add_argument("--idf", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--out", type=Path, default=SHIPPED)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         folder = (
