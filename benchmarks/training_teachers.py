@@ -29,6 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, markdown_table, named_paths, write_report
 
+#: The row of the targets training distils from.
+ENSEMBLE_ROW = "ensemble (training's target)"
+
 
 def positive_ranks(scores: np.ndarray) -> np.ndarray:
     """Rank of column 0 (the positive) in each row; a tie counts against it, so a query that
@@ -94,10 +97,16 @@ def main() -> None:
     from opensearch_sparse.training.teacher_cache import teacher_scores
 
     config = TrainConfig.load(args.config)
+    # Rows are keyed by label: a --student named like one of the script's own rows would
+    # replace it, so that is refused before minutes of scoring.
+    teacher_rows = [f"teacher {Path(t.path).name} ({t.kind})" for t in config.teachers]
+    start_row = f"student start: {Path(config.model).name} (IDF queries)"
+    own_rows = [*teacher_rows, ENSEMBLE_ROW, start_row]
+    extra = named_paths(parser, "--student", args.student, require_name=True, reserved=own_rows)
     set_dir = Path(config.data.set_dir)
     train_set = TrainingSet.load(set_dir)
     raw = {
-        f"teacher {Path(t.path).name} ({t.kind})": teacher_scores(
+        name: teacher_scores(
             train_set,
             fingerprint(set_dir),
             t,
@@ -106,12 +115,11 @@ def main() -> None:
             batch_size=config.teacher_batch_size,
             device="cpu",
         )
-        for t in config.teachers
+        for name, t in zip(teacher_rows, config.teachers, strict=True)
     }
     weights = [t.weight for t in config.teachers]
-    raw["ensemble (training's target)"] = aggregate(list(raw.values()), weights, scale=1.0)
-    students = {f"student start: {Path(config.model).name} (IDF queries)": config.model}
-    extra = named_paths(parser, "--student", args.student, require_name=True)
+    raw[ENSEMBLE_ROW] = aggregate(list(raw.values()), weights, scale=1.0)
+    students = {start_row: config.model}
     students.update({name: str(checkpoint) for name, checkpoint in extra.items()})
     for name, checkpoint in students.items():
         raw[name] = student_scores(checkpoint, config, train_set)

@@ -64,3 +64,23 @@ def test_script_end_to_end_on_the_fixture(tiny_mlm: Path, tmp_path: Path) -> Non
     assert report["rows"][-1]["mined"] == report["rows"][-2]["mined"]
     assert (out / "training_teachers.md").read_text().startswith("# Training targets: 4 groups")
     assert (out / "training_teachers.png").stat().st_size > 1000
+
+
+def test_a_student_named_like_the_scripts_own_row_is_refused(
+    tiny_mlm: Path, tmp_path: Path
+) -> None:
+    """It would replace that row in the report; refused before any scoring."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(make_config(tiny_mlm, tmp_path)))
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "training_teachers.py"), str(config),
+         "--student", f"ensemble (training's target)={tiny_mlm}", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "ensemble (training's target) would label two rows the same" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
