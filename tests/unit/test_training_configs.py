@@ -32,6 +32,7 @@ def _differences(a: TrainConfig, b: TrainConfig) -> set[str]:
     ("name", "varied"),
     [
         ("train-cpu-margin6.yaml", {"positive_margin", "output_dir"}),
+        ("train-cpu-lr1e-4.yaml", {"lr", "output_dir"}),
         ("train-cpu-rest-of-set.yaml", {"model", "output_dir", "seed"}),
     ],
 )
