@@ -1,7 +1,9 @@
 """One training run described by one file (YAML or JSON), so runs and ablations are diffs.
 
 Unknown keys are errors: a misspelt ``flops_lamda`` silently falling back to a default would
-make an ablation measure nothing.
+make an ablation measure nothing. A file may name another with ``base:`` and hold only what it
+changes, so a follow-up run reads as the diff it is (and cannot drift from its base when the
+base is edited).
 """
 
 from __future__ import annotations
@@ -134,14 +136,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config {path} not found", "pass a YAML or JSON file") from exc
-        raw = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path} is not a mapping of settings", "see configs/*.yaml")
-        return cls.from_dict(raw)
+        return cls.from_dict(_read_settings(Path(path), ()))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,3 +174,36 @@ def _check_keys(kind: type, values: dict[str, Any], where: str) -> None:
             f"unknown setting(s) in {where}: {', '.join(unknown)}",
             f"valid names: {', '.join(sorted(known))}",
         )
+
+
+def _read_settings(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The settings of ``path`` over those of the file its ``base:`` names (relative to it)."""
+    if path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
+        raise ConfigError(f"configs name each other as base: {chain}", "remove one base: line")
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config {path} not found", "pass a YAML or JSON file") from exc
+    raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} is not a mapping of settings", "see configs/*.yaml")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"base: in {path} is not a file name", "e.g. base: train-cpu.yaml")
+    return _merge(_read_settings(path.parent / base, (*seen, path.resolve())), raw)
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied; nested mappings (``data``) merge key by key, lists
+    (``teachers``, ``data.pairs``) are replaced whole, since merging them item by item would
+    make a changed list unreadable."""
+    merged = dict(base)
+    for key, value in changes.items():
+        inner = base.get(key)
+        merged[key] = (
+            _merge(inner, value) if isinstance(inner, dict) and isinstance(value, dict) else value
+        )
+    return merged

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from opensearch_sparse.training.config import TrainConfig
+from opensearch_sparse.training.config import ConfigError, TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -44,3 +44,49 @@ def test_follow_up_runs_change_only_their_own_settings(name: str, varied: set[st
     assert config.data.pairs == stage3.data.pairs
     assert config.data.set_dir == stage3.data.set_dir
     assert config.data_seed == stage3.data_seed
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+BASE = """\
+model: start
+output_dir: runs/base
+cache_dir: cache
+idf: idf.json
+data:
+  set_dir: set
+  pairs: [a.jsonl, b.jsonl]
+teachers:
+  - {kind: sparse, path: teacher}
+lr: 5.0e-5
+"""
+
+
+def test_a_config_on_a_base_holds_only_its_changes(tmp_path: Path) -> None:
+    _write(tmp_path / "base.yaml", BASE)
+    child = _write(
+        tmp_path / "child.yaml",
+        "base: base.yaml\noutput_dir: runs/child\nlr: 1.0e-4\n"
+        "data:\n  seed: 13\n  pairs: [c.jsonl]\n",
+    )
+    config = TrainConfig.load(child)
+    assert (config.lr, config.output_dir, config.model) == (1e-4, "runs/child", "start")
+    # data merges key by key (set_dir kept); a list is replaced whole, not merged item by item.
+    assert (config.data.set_dir, config.data.seed, config.data.pairs) == ("set", 13, ["c.jsonl"])
+    assert TrainConfig.load(tmp_path / "base.yaml").lr == 5e-5
+
+
+def test_configs_that_name_each_other_as_base_are_refused(tmp_path: Path) -> None:
+    _write(tmp_path / "a.yaml", "base: b.yaml\nlr: 1.0e-4\n")
+    _write(tmp_path / "b.yaml", "base: a.yaml\nlr: 2.0e-4\n")
+    with pytest.raises(ConfigError, match="name each other as base"):
+        TrainConfig.load(tmp_path / "a.yaml")
+
+
+def test_a_missing_base_names_the_missing_file(tmp_path: Path) -> None:
+    child = _write(tmp_path / "child.yaml", "base: gone.yaml\nlr: 1.0e-4\n")
+    with pytest.raises(ConfigError, match=r"gone\.yaml not found"):
+        TrainConfig.load(child)
