@@ -10,8 +10,9 @@ t-tests, tokens per stored document, markdown + JSON + a PNG bar chart.
 
 With ``--models`` every model gets its own index per set (the name carries its hash) and BM25
 runs once per set, so all rows come from one node and one run. Each model's sparse NDCG@10 per
-query is tested against BM25's and, with ``--baseline``, against that model's (ranx's paired
-t-test). ``--dev-sets`` are shown but left out of the average, which is then the report sets'.
+query is tested against BM25's and against each ``--baseline`` model's (ranx's paired t-test;
+name the previous default too to see whether a new one differs from it). ``--dev-sets`` are
+shown but left out of the average, which is then the report sets'.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def evaluate_set(
     packages: dict[str, ModelPackage],
     idf_mode: str,
     encode: str,
-    baseline: str | None,
+    baselines: list[str],
 ) -> dict[str, Any]:
     docs = list(read_corpus(folder))
     qrels = Qrels(read_qrels(folder))
@@ -116,7 +117,7 @@ def evaluate_set(
             "p_sparse_vs_bm25": p_value(qrels, runs["sparse"], bm25),
         }
     assert bm25 is not None
-    if baseline is not None:
+    for baseline in baselines:
         for name, row in models.items():
             if name != baseline:
                 row[f"p_sparse_vs_{baseline}"] = p_value(
@@ -146,9 +147,9 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, dict[str, float]]]:
     return rows
 
 
-def markdown(results: dict[str, Any], title: str, dev_sets: list[str], baseline: str | None) -> str:
+def markdown(results: dict[str, Any], title: str, dev_sets: list[str], baselines: list[str]) -> str:
     names = list(next(iter(results.values()))["models"])
-    tests = ["p vs bm25"] + ([f"p vs {baseline}"] if baseline else [])
+    tests = ["p vs bm25"] + [f"p vs {baseline}" for baseline in baselines]
     table = []
     for set_name, res in results.items():
         table.append(
@@ -160,7 +161,7 @@ def markdown(results: dict[str, Any], title: str, dev_sets: list[str], baseline:
                 cells = ["-"] * len(tests)
                 if mode == "sparse":
                     cells = [f"{row['p_sparse_vs_bm25']:.3f}"]
-                    if baseline:
+                    for baseline in baselines:
                         key = f"p_sparse_vs_{baseline}"
                         cells.append(f"{row[key]:.3f}" if key in row else "-")
                 table.append(
@@ -184,7 +185,7 @@ def markdown(results: dict[str, Any], title: str, dev_sets: list[str], baseline:
     header = ["set", "search", *METRICS, "tokens/doc", *tests]
     note = (
         "\nPaired t-tests (ranx) on NDCG@10 per query, sparse search against BM25"
-        + (f" and against {baseline}'s sparse search" if baseline else "")
+        + (f" and against the sparse search of {', '.join(baselines)}" if baselines else "")
         + "; tokens/doc as stored on the node.\n"
     )
     return f"# {title}\n\n" + markdown_table(header, table) + note
@@ -235,7 +236,13 @@ def main() -> None:
         metavar="NAME=MODEL",
         help="several models side by side (exported zips or folders); replaces --model",
     )
-    parser.add_argument("--baseline", help="a --models NAME every other model is tested against")
+    parser.add_argument(
+        "--baseline",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="--models NAMEs every other model is tested against (one p column each)",
+    )
     parser.add_argument(
         "--dev-sets", nargs="*", default=[], help="sets shown but left out of the average"
     )
@@ -245,8 +252,9 @@ def main() -> None:
         if args.models
         else [(None, args.model)]
     )
-    if args.baseline is not None and args.baseline not in {name for name, _ in specs}:
-        parser.error(f"--baseline {args.baseline} is not one of the --models names")
+    unknown = [b for b in args.baseline if b not in {name for name, _ in specs}]
+    if unknown:
+        parser.error(f"--baseline {' '.join(unknown)}: not among the --models names")
     client = connect(args.url)
     with tempfile.TemporaryDirectory() as tmp:
         packages = {}

@@ -89,7 +89,7 @@ def test_relevance_benchmark_sets_models_side_by_side(
     local_cluster: Any, onnx_zip: Path, tiny_exports: dict[str, Path], tmp_path: Path
 ) -> None:
     """Two models on the same node in one run: one BM25 row, a row per model, paired t-tests
-    against BM25 and the baseline, and the average leaving out the dev set."""
+    against BM25 and each baseline, and the average leaving out the dev set."""
     pytest.importorskip("ranx")
     proc = _run(
         [
@@ -100,6 +100,7 @@ def test_relevance_benchmark_sets_models_side_by_side(
             f"random={tiny_exports['onnx']}",
             "--baseline",
             "random",
+            "shipped",
             "--data",
             str(FIXTURES),
             "--sets",
@@ -121,7 +122,11 @@ def test_relevance_benchmark_sets_models_side_by_side(
     assert shipped["scores"]["sparse"]["ndcg@10"] > random["scores"]["sparse"]["ndcg@10"] + 0.2
     assert shipped["p_sparse_vs_random"] < 0.05
     assert "p_sparse_vs_random" not in random
+    # Every baseline gets its own column; a paired t-test reads the same from either side.
+    assert random["p_sparse_vs_shipped"] == pytest.approx(shipped["p_sparse_vs_random"])
+    assert "p_sparse_vs_shipped" not in shipped
     markdown = (tmp_path / "relevance.md").read_text()
+    assert "| p vs bm25 | p vs random | p vs shipped |" in markdown
     assert "| dbpedia-mini | shipped sparse |" in markdown
     assert "average without" not in markdown  # the only set is the dev set: no average
 
