@@ -193,6 +193,11 @@ def _read_settings(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         return raw
     if not isinstance(base, str):
         raise ConfigError(f"base: in {path} is not a file name", "e.g. base: train-cpu.yaml")
+    if not (path.parent / base).is_file():
+        raise ConfigError(
+            f"base: {base} in {path} not found (looked for {path.parent / base})",
+            "name a config file beside it, e.g. base: train-cpu.yaml",
+        )
     return _merge(_read_settings(path.parent / base, (*seen, path.resolve())), raw)
 
 

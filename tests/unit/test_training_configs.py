@@ -86,7 +86,7 @@ def test_configs_that_name_each_other_as_base_are_refused(tmp_path: Path) -> Non
         TrainConfig.load(tmp_path / "a.yaml")
 
 
-def test_a_missing_base_names_the_missing_file(tmp_path: Path) -> None:
+def test_a_missing_base_names_the_file_and_the_config_that_asks_for_it(tmp_path: Path) -> None:
     child = _write(tmp_path / "child.yaml", "base: gone.yaml\nlr: 1.0e-4\n")
-    with pytest.raises(ConfigError, match=r"gone\.yaml not found"):
+    with pytest.raises(ConfigError, match=r"base: gone\.yaml in \S*child\.yaml not found"):
         TrainConfig.load(child)
