@@ -178,8 +178,9 @@ def _check_keys(kind: type, values: dict[str, Any], where: str) -> None:
 
 def _read_settings(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     """The settings of ``path`` over those of the file its ``base:`` names (relative to it)."""
-    if path.resolve() in seen:
-        chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
         raise ConfigError(f"configs name each other as base: {chain}", "remove one base: line")
     try:
         text = path.read_text()
@@ -193,12 +194,13 @@ def _read_settings(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         return raw
     if not isinstance(base, str):
         raise ConfigError(f"base: in {path} is not a file name", "e.g. base: train-cpu.yaml")
-    if not (path.parent / base).is_file():
+    base_path = path.parent / base
+    if not base_path.is_file():
         raise ConfigError(
-            f"base: {base} in {path} not found (looked for {path.parent / base})",
+            f"base: {base} in {path} not found (looked for {base_path})",
             "name a config file beside it, e.g. base: train-cpu.yaml",
         )
-    return _merge(_read_settings(path.parent / base, (*seen, path.resolve())), raw)
+    return _merge(_read_settings(base_path, (*seen, resolved)), raw)
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
