@@ -1,14 +1,17 @@
-"""The one GPU session of issue 10: a FLOPS-lambda sweep of IDF-aware vs plain training and the
-teacher ablation, each model encoded on the evaluation sets; the runs come home for ranx.
+"""The GPU sessions of issue 10: each model of a sweep trained, then encoded on the evaluation
+sets; the runs come home for ranx.
 
 Runs over the folder from ``training_bundle.py device`` (no ../shared there, and only the dev
-set's judgements). What it does is ``configs/gpu/sweep.yaml`` on top of ``configs/gpu/base.yaml``:
-every lambda with both query sides, then, at the IDF-aware lambda with the best dev score, a
-second seed and each teacher alone. Everything is written to ``--out`` as soon as it exists, and
-no run starts that the time budget cannot hold, so a session cut short still returns results.
-Tables, significance and the plot are made at home: ``training_report.py``.
+set's judgements). What it does is a sweep YAML on top of its base config. The first session's,
+``configs/gpu/sweep.yaml``: every lambda with both query sides, then, at the IDF-aware lambda with
+the best dev score, a second seed and each teacher alone; its tables, significance and plot are
+made at home by ``training_report.py``. ``configs/gpu/large.yaml``: the default's recipe on a
+larger set, three seeds. The starting model is scored first, the same way, as the row every run
+is compared with. Everything is written to ``--out`` as soon as it exists, and no run starts
+that the time budget cannot hold, so a session cut short still returns results.
 
     python benchmarks/training_device.py --out "$OUT" --budget-s 480
+    python benchmarks/training_device.py --out "$OUT" --sweep configs/gpu/large.yaml
     python benchmarks/training_device.py --out /tmp/smoke --smoke --budget-s 1e9  # a few min on CPU
 """
 
@@ -46,13 +49,15 @@ from training_eval import (
 from opensearch_sparse.corpus import read_qrels
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.training.config import TrainConfig
+from opensearch_sparse.training.evaluation import evaluate_heldout
+from opensearch_sparse.training.prepare import read_heldout
 from opensearch_sparse.training.student import (
     SparseScorer,
     build_student,
     document_transformer,
     load_student,
 )
-from opensearch_sparse.training.trainer import train
+from opensearch_sparse.training.trainer import student_idf, train
 
 logger = logging.getLogger("training_device")
 SWEEP = Path("configs/gpu/sweep.yaml")
@@ -62,14 +67,16 @@ class Evaluator:
     """Encodes each evaluation set once per model and keeps its runs in training_compare's shape,
     scored with three query sides: the general table, the set's own IDF, all weights 1."""
 
-    def __init__(self, bundle: Path, general_idf: Path, dev_set: str, *, smoke: bool) -> None:
+    def __init__(
+        self, bundle: Path, start: Path, general_idf: Path, dev_set: str, *, smoke: bool
+    ) -> None:
         names = [dev_set] if smoke else sorted(p.name for p in (bundle / "eval").iterdir())
         self.sets = [BeirSet.load(bundle / "eval" / name) for name in names]
         if smoke:
             self.sets = [_first_docs(s, 300) for s in self.sets]
         self.dev_set = dev_set
         self.dev_qrels = read_qrels(bundle / "eval" / dev_set)
-        tokenizer = counting_tokenizer(bundle / "models" / "splade-tiny")
+        tokenizer = counting_tokenizer(start)  # every student keeps its start's vocabulary
         self.tokenizer = tokenizer
         general = query_weights_vector(tokenizer, IdfTable.load(general_idf))
         binary = query_weights_vector(tokenizer, None)
@@ -103,10 +110,14 @@ class Session:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.started = time.perf_counter()
-        self.sweep = yaml.safe_load(SWEEP.read_text())
+        self.sweep = yaml.safe_load(args.sweep.read_text())
         self.base = yaml.safe_load(Path(self.sweep["base"]).read_text())
         self.evaluator = Evaluator(
-            args.bundle, Path(self.base["idf"]), self.sweep["dev_set"], smoke=args.smoke
+            args.bundle,
+            Path(self.base["model"]),
+            Path(self.base["idf"]),
+            self.sweep["dev_set"],
+            smoke=args.smoke,
         )
         self.log: dict[str, Any] = {
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
@@ -119,6 +130,26 @@ class Session:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def evaluate_start(self) -> None:
+        """The starting model scored like every run (dev set, held-out queries), under its
+        folder's name: the row each trained model is compared with, on the same machine."""
+        config = run_config(self.base, {}, self.args.bundle / "runs" / "start")
+        start = Path(config.model)
+        model = build_student(
+            start, idf=student_idf(config), max_len=EVAL_MAX_LEN, device=_device()
+        )
+        scorer = SparseScorer(model).to(_device())
+        dev = self.evaluator.evaluate(start.name, scorer)
+        heldout = evaluate_heldout(scorer, read_heldout(Path(config.data.set_dir)))["ndcg@10"]
+        self.log["start"] = {
+            "name": start.name,
+            "dev_ndcg@10": dev,
+            "heldout_ndcg@10": heldout,
+            "dev_score": float(np.mean([dev, heldout])),
+        }
+        logger.info("start %s: %s", start.name, self.log["start"])
+        self.write()
 
     def run(self, name: str, overrides: dict[str, Any]) -> dict[str, Any] | None:
         """Train ``base + overrides`` as ``name``, evaluate it; None when skipped or failed."""
@@ -203,6 +234,13 @@ def _half_untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return kept
 
 
+def _sparse_enough(session: Session, record: dict[str, Any]) -> bool:
+    """A sweep may cap the dev set's tokens per document (``max_dev_doc_length``), so that
+    lambda is chosen among models no denser, hence no slower, than the one they would replace."""
+    limit = session.sweep.get("max_dev_doc_length")
+    return limit is None or record["doc_length"][session.sweep["dev_set"]] <= limit
+
+
 def lambda_name(value: float) -> str:
     return f"l{value:g}"
 
@@ -211,6 +249,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, default=Path(".train_bundle/device"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sweep", type=Path, default=SWEEP, help="what to train (a sweep YAML)")
     parser.add_argument("--budget-s", type=float, default=480.0)
     parser.add_argument(
         "--chosen-lambda",
@@ -225,12 +264,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.backends.cuda.matmul.allow_tf32 = True
     session = Session(args)
-    # splade-tiny as-is: the row every trained model is compared with.
-    baseline = build_student(
-        session.base["model"], idf=None, max_len=EVAL_MAX_LEN, device=_device()
-    )
-    session.evaluator.evaluate("splade-tiny", SparseScorer(baseline).to(_device()))
-    session.write()
+    session.evaluate_start()
     best = args.chosen_lambda if args.chosen_lambda is not None else choose_lambda(session)
     for name, overrides in session.sweep["at_chosen"].items():
         if args.only and name not in args.only:
@@ -253,7 +287,12 @@ def choose_lambda(session: Session) -> float:
             record = session.run(
                 f"{side}-{lambda_name(value)}", {**overrides, "flops_lambda": value}
             )
-            if record and side == "idf" and (chosen is None or record["dev_score"] > chosen[0]):
+            if (
+                record
+                and side == "idf"
+                and _sparse_enough(session, record)
+                and (chosen is None or record["dev_score"] > chosen[0])
+            ):
                 chosen = (record["dev_score"], value)
     if chosen is None:
         raise SystemExit("no IDF-aware run finished: nothing to choose a lambda from")

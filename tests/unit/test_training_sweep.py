@@ -77,3 +77,47 @@ def test_runs_drop_the_query_itself() -> None:
     docs = sparse.csr_matrix(np.array([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]]))
     queries = sparse.csr_matrix(np.array([[1.0, 1.0]]))
     assert sparse_run(beir, queries, docs) == {"q1": {"d2": 2.0}}
+
+
+SWEEPS = sorted(
+    p.name for p in (ROOT / "configs" / "gpu").glob("*.yaml") if "lambdas" in p.read_text()
+)
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_each_sweep_plans_valid_configs(name: str, tmp_path: Path) -> None:
+    """Every GPU sweep, not only the first: each run it can start is a config that loads."""
+    sweep = yaml.safe_load((ROOT / "configs" / "gpu" / name).read_text())
+    base = yaml.safe_load((ROOT / sweep["base"]).read_text())
+    plans = [{**s, "flops_lambda": v} for v in sweep["lambdas"] for s in sweep["sides"].values()]
+    plans += [{**run, "flops_lambda": sweep["lambdas"][0]} for run in sweep["at_chosen"].values()]
+    configs = [run_config(base, plan, tmp_path / "run") for plan in plans]
+    assert {c.flops_lambda for c in configs} == set(sweep["lambdas"])
+    assert set(sweep["bring_back"]) <= {*sweep["sides"], *sweep["at_chosen"]}
+
+
+def test_the_larger_sets_teachers_are_found_in_its_cpu_cache() -> None:
+    """configs/gpu/large-base.yaml trains on train-large.yaml's set: same teacher folder names
+    and length, or the GPU machine would try to score with teachers it does not have."""
+    from opensearch_sparse.training.config import TrainConfig
+
+    base = yaml.safe_load((ROOT / "configs" / "gpu" / "large-base.yaml").read_text())
+    cpu = TrainConfig.load(ROOT / "configs" / "train-large.yaml")
+    gpu = {(t["kind"], Path(t["path"]).name) for t in base["teachers"]}
+    assert gpu == {(t.kind, Path(t.path).name) for t in cpu.teachers}
+    assert base["teacher_max_len"] == cpu.teacher_max_len
+    assert Path(base["model"]).name == Path(cpu.model).name  # the folder training_bundle copies
+
+
+def test_a_density_cap_leaves_denser_runs_out_of_the_choice() -> None:
+    from types import SimpleNamespace
+
+    from benchmarks.training_device import _sparse_enough
+
+    capped = SimpleNamespace(sweep={"dev_set": "nfcorpus", "max_dev_doc_length": 245})
+    uncapped = SimpleNamespace(sweep={"dev_set": "nfcorpus"})
+    dense = {"doc_length": {"nfcorpus": 390.0, "cranfield": 100.0}}
+    sparse = {"doc_length": {"nfcorpus": 179.0, "cranfield": 900.0}}
+    assert _sparse_enough(capped, sparse)  # type: ignore[arg-type]
+    assert not _sparse_enough(capped, dense)  # type: ignore[arg-type]
+    assert _sparse_enough(uncapped, dense)  # type: ignore[arg-type]
