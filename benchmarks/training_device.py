@@ -5,13 +5,14 @@ Runs over the folder from ``training_bundle.py device`` (no ../shared there, and
 set's judgements). What it does is a sweep YAML on top of its base config. The first session's,
 ``configs/gpu/sweep.yaml``: every lambda with both query sides, then, at the IDF-aware lambda with
 the best dev score, a second seed and each teacher alone; its tables, significance and plot are
-made at home by ``training_report.py``. ``configs/gpu/large.yaml``: the default's recipe on a
-larger set, three seeds. The starting model is scored first, the same way, as the row every run
+made at home by ``training_report.py``. ``configs/gpu/large.yaml`` and ``large-sparse.yaml``:
+the default's recipe on a larger set, seeds, and lambdas chosen under a density cap
+(``max_dev_doc_length``). The starting model is scored first, the same way, as the row every run
 is compared with. Everything is written to ``--out`` as soon as it exists, and no run starts
 that the time budget cannot hold, so a session cut short still returns results.
 
     python benchmarks/training_device.py --out "$OUT" --budget-s 480
-    python benchmarks/training_device.py --out "$OUT" --sweep configs/gpu/large.yaml
+    python benchmarks/training_device.py --out "$OUT" --sweep configs/gpu/large-sparse.yaml
     python benchmarks/training_device.py --out /tmp/smoke --smoke --budget-s 1e9  # a few min on CPU
 """
 
