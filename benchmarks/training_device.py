@@ -147,7 +147,7 @@ class Session:
             "name": start.name,
             "dev_ndcg@10": dev,
             "heldout_ndcg@10": heldout,
-            "dev_score": float(np.mean([dev, heldout])),
+            "dev_score": dev_score(dev, heldout),
         }
         logger.info("start %s: %s", start.name, self.log["start"])
         self.write()
@@ -186,7 +186,7 @@ class Session:
             "last": train_log["history"][-1],
             "heldout_ndcg@10": heldout,
             "dev_ndcg@10": dev,
-            "dev_score": float(np.mean([dev, heldout[-1]])) if heldout else dev,
+            "dev_score": dev_score(dev, heldout[-1] if heldout else None),
             "doc_length": self.evaluator.payloads[name]["doc_length"],
         }
         self.last_cost = time.perf_counter() - begun
@@ -235,11 +235,17 @@ def _half_untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return kept
 
 
-def _sparse_enough(session: Session, record: dict[str, Any]) -> bool:
+def dev_score(dev_ndcg: float, heldout_ndcg: float | None) -> float:
+    """What every choice here is made on: the dev set's NDCG@10 and the held-out training
+    queries', averaged (the dev set's alone when the run evaluated no held-out queries)."""
+    return dev_ndcg if heldout_ndcg is None else float(np.mean([dev_ndcg, heldout_ndcg]))
+
+
+def _sparse_enough(sweep: dict[str, Any], record: dict[str, Any]) -> bool:
     """A sweep may cap the dev set's tokens per document (``max_dev_doc_length``), so that
     lambda is chosen among models no denser, hence no slower, than the one they would replace."""
-    limit = session.sweep.get("max_dev_doc_length")
-    return limit is None or record["doc_length"][session.sweep["dev_set"]] <= limit
+    limit = sweep.get("max_dev_doc_length")
+    return limit is None or record["doc_length"][sweep["dev_set"]] <= limit
 
 
 def lambda_name(value: float) -> str:
@@ -291,7 +297,7 @@ def choose_lambda(session: Session) -> float:
             if (
                 record
                 and side == "idf"
-                and _sparse_enough(session, record)
+                and _sparse_enough(session.sweep, record)
                 and (chosen is None or record["dev_score"] > chosen[0])
             ):
                 chosen = (record["dev_score"], value)

@@ -15,21 +15,21 @@ from benchmarks.training_eval import BeirSet, ndcg_at_10
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sweep() -> tuple[dict, dict]:
-    sweep = yaml.safe_load((ROOT / "configs" / "gpu" / "sweep.yaml").read_text())
+def _sweep(name: str = "sweep.yaml") -> tuple[dict, dict]:
+    sweep = yaml.safe_load((ROOT / "configs" / "gpu" / name).read_text())
     return sweep, yaml.safe_load((ROOT / sweep["base"]).read_text())
+
+
+def _plans(sweep: dict, chosen_lambda: float) -> list[dict]:
+    """Every run a sweep can start: each lambda with each side, then the at_chosen runs."""
+    plans = [{**s, "flops_lambda": v} for v in sweep["lambdas"] for s in sweep["sides"].values()]
+    return plans + [{**run, "flops_lambda": chosen_lambda} for run in sweep["at_chosen"].values()]
 
 
 def test_every_planned_run_is_a_valid_config(tmp_path: Path) -> None:
     """A misspelt key would only surface on the GPU machine, minutes into its 15."""
     sweep, base = _sweep()
-    plans = [
-        {**side, "flops_lambda": value}
-        for value in sweep["lambdas"]
-        for side in sweep["sides"].values()
-    ]
-    plans += [{**run, "flops_lambda": 0.01} for run in sweep["at_chosen"].values()]
-    configs = [run_config(base, plan, tmp_path / "run") for plan in plans]
+    configs = [run_config(base, plan, tmp_path / "run") for plan in _plans(sweep, 0.01)]
     assert {c.idf_aware for c in configs} == {True, False}
     assert sorted({c.flops_lambda for c in configs}) == sorted({*sweep["lambdas"], 0.01})
     assert {len(c.teachers) for c in configs} == {1, 2}
@@ -87,10 +87,8 @@ SWEEPS = sorted(
 @pytest.mark.parametrize("name", SWEEPS)
 def test_each_sweep_plans_valid_configs(name: str, tmp_path: Path) -> None:
     """Every GPU sweep, not only the first: each run it can start is a config that loads."""
-    sweep = yaml.safe_load((ROOT / "configs" / "gpu" / name).read_text())
-    base = yaml.safe_load((ROOT / sweep["base"]).read_text())
-    plans = [{**s, "flops_lambda": v} for v in sweep["lambdas"] for s in sweep["sides"].values()]
-    plans += [{**run, "flops_lambda": sweep["lambdas"][0]} for run in sweep["at_chosen"].values()]
+    sweep, base = _sweep(name)
+    plans = _plans(sweep, sweep["lambdas"][0])
     configs = [run_config(base, plan, tmp_path / "run") for plan in plans]
     assert {c.flops_lambda for c in configs} == set(sweep["lambdas"])
     assert set(sweep["bring_back"]) <= {*sweep["sides"], *sweep["at_chosen"]}
@@ -110,14 +108,19 @@ def test_the_larger_sets_teachers_are_found_in_its_cpu_cache() -> None:
 
 
 def test_a_density_cap_leaves_denser_runs_out_of_the_choice() -> None:
-    from types import SimpleNamespace
-
     from benchmarks.training_device import _sparse_enough
 
-    capped = SimpleNamespace(sweep={"dev_set": "nfcorpus", "max_dev_doc_length": 245})
-    uncapped = SimpleNamespace(sweep={"dev_set": "nfcorpus"})
+    capped = {"dev_set": "nfcorpus", "max_dev_doc_length": 245}
+    uncapped = {"dev_set": "nfcorpus"}
     dense = {"doc_length": {"nfcorpus": 390.0, "cranfield": 100.0}}
     sparse = {"doc_length": {"nfcorpus": 179.0, "cranfield": 900.0}}
-    assert _sparse_enough(capped, sparse)  # type: ignore[arg-type]
-    assert not _sparse_enough(capped, dense)  # type: ignore[arg-type]
-    assert _sparse_enough(uncapped, dense)  # type: ignore[arg-type]
+    assert _sparse_enough(capped, sparse)
+    assert not _sparse_enough(capped, dense)
+    assert _sparse_enough(uncapped, dense)
+
+
+def test_the_dev_score_averages_both_halves_or_keeps_the_dev_set_alone() -> None:
+    from benchmarks.training_device import dev_score
+
+    assert dev_score(0.30, 0.90) == pytest.approx(0.60)
+    assert dev_score(0.30, None) == 0.30
