@@ -5,13 +5,21 @@ that carries a prepared run to the GPU machine (which has no ../shared and no ne
 summaries, MedQuAD answers), tokenized with the student's tokenizer (the shipped ``idf.json``).
 
 ``device CONFIG``: the training set CONFIG prepared and the raw teacher scores it cached (run
-the config on the CPU first, even for one step: scoring is its slow part), splade-tiny in fp16
-(half the bytes; loaded back as float32), and the evaluation sets with documents cut at 2,000
-characters (256 tokens never need more). Of the judgements only the dev set's travel, so
+the config on the CPU first, even for one step: scoring is its slow part), the starting model in
+fp16 (half the bytes; loaded back as float32), and the evaluation sets with documents cut at
+2,000 characters (256 tokens never need more). Of the judgements only the dev set's travel, so
 nothing on the GPU machine can choose on a set the report shows.
+
+Everything that travels to the GPU machine, the repo included, must fit in 64 MiB. A start
+larger than splade-tiny (the MiniLM graft: 45 MB in fp16) only fits with ``--int8-embeddings``:
+its word-embedding matrix (half its weights, tied to the MLM decoder) travels as int8 with one
+scale per row, 0.4% relative error at most, and ``unpack_models`` restores float32 there before
+anything loads it.
 
     python benchmarks/training_bundle.py idf --out .train_bundle/idf-general.json
     python benchmarks/training_bundle.py device configs/train-cpu.yaml --out .train_bundle/device
+    python benchmarks/training_bundle.py device configs/train-large-minilm.yaml \
+        --out .train_bundle/device-minilm --int8-embeddings
 """
 
 from __future__ import annotations
@@ -62,16 +70,46 @@ def copy_training_set(config: TrainConfig, out: Path) -> None:
         shutil.copy(scores, out / "cache" / scores.name)
 
 
-def copy_student(model: Path, out: Path) -> None:
-    """The starting checkpoint in fp16; the GPU side trains it in float32."""
+#: The tensor ``--int8-embeddings`` packs, and the suffix of its per-row scales.
+EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
+SCALE = ".int8_scale"
+
+
+def copy_student(model: Path, out: Path, *, int8_embeddings: bool = False) -> None:
+    """The starting checkpoint in fp16 (word embeddings in int8 if asked); the GPU side trains
+    it in float32."""
     import torch
     from safetensors.torch import load_file, save_file
 
     target = out / "models" / model.name
     shutil.copytree(model, target, dirs_exist_ok=True)
     weights = load_file(model / "model.safetensors")
-    half = {k: v.to(torch.float16).contiguous() for k, v in weights.items()}
-    save_file(half, target / "model.safetensors", metadata={"format": "pt"})
+    packed = {k: v.to(torch.float16).contiguous() for k, v in weights.items()}
+    if int8_embeddings:
+        rows = weights[EMBEDDINGS].float()
+        scale = rows.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127
+        packed[EMBEDDINGS] = torch.round(rows / scale).to(torch.int8).contiguous()
+        packed[EMBEDDINGS + SCALE] = scale.contiguous()
+    save_file(packed, target / "model.safetensors", metadata={"format": "pt"})
+
+
+def unpack_models(bundle: Path) -> list[Path]:
+    """Restore every packed start under ``bundle/models`` to float32 in place (the GPU machine
+    runs this before loading one); returns the folders it changed."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    changed = []
+    for weights_file in sorted((bundle / "models").glob("*/model.safetensors")):
+        weights = load_file(weights_file)
+        if EMBEDDINGS + SCALE not in weights:
+            continue
+        scale = weights.pop(EMBEDDINGS + SCALE)
+        weights[EMBEDDINGS] = weights[EMBEDDINGS].float() * scale
+        full = {k: v.to(torch.float32).contiguous() for k, v in weights.items()}
+        save_file(full, weights_file, metadata={"format": "pt"})
+        changed.append(weights_file.parent)
+    return changed
 
 
 def copy_eval_sets(out: Path, shared: Path) -> None:
@@ -93,6 +131,11 @@ def main() -> None:
     parser.add_argument("config", type=Path, nargs="?", help="device: the prepared CPU config")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument(
+        "--int8-embeddings",
+        action="store_true",
+        help="device: the start's word embeddings as int8 (a start larger than splade-tiny)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     if args.what == "idf":
@@ -103,7 +146,7 @@ def main() -> None:
         parser.error("device needs the CONFIG whose prepared set travels")
     config = TrainConfig.load(args.config)
     copy_training_set(config, args.out)
-    copy_student(Path(config.model).expanduser(), args.out)
+    copy_student(Path(config.model).expanduser(), args.out, int8_embeddings=args.int8_embeddings)
     copy_eval_sets(args.out, args.shared)
 
 

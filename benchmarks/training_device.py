@@ -34,6 +34,7 @@ import yaml
 from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from training_bundle import unpack_models
 from training_eval import (
     EVAL_MAX_LEN,
     BeirSet,
@@ -62,6 +63,8 @@ from opensearch_sparse.training.trainer import student_idf, train
 
 logger = logging.getLogger("training_device")
 SWEEP = Path("configs/gpu/sweep.yaml")
+#: Files a GPU session returns are at most 16 MiB each (8 files, 64 MiB together).
+RETURN_FILE_BYTES = 15 * 2**20
 
 
 class Evaluator:
@@ -204,9 +207,14 @@ class Session:
         return record
 
     def bring_back(self, name: str) -> None:
+        """The run's weights into ``--out``: one file, or parts when a file would exceed what a
+        GPU session returns per file (a MiniLM student is ~45 MB in fp16)."""
         model = load_student(self.args.bundle / "runs" / name / "model", max_len=EVAL_MAX_LEN)
         weights = _half_untied(document_transformer(model).auto_model.state_dict())
-        save_file(weights, self.args.out / f"model-{name}.safetensors")
+        parts = shards(weights, RETURN_FILE_BYTES)
+        for index, part in enumerate(parts, 1):
+            suffix = "" if len(parts) == 1 else f".part{index}"
+            save_file(part, self.args.out / f"model-{name}{suffix}.safetensors")
 
     def write(self) -> None:
         self.args.out.mkdir(parents=True, exist_ok=True)
@@ -233,6 +241,50 @@ def _half_untied(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             seen.add(value.data_ptr())
             kept[key] = value.detach().half().contiguous().cpu()
     return kept
+
+
+#: How a tensor too large for one returned file is named in pieces: ``KEY::rows0``, ...
+ROWS = "::rows"
+
+
+def shards(state: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.Tensor]]:
+    """``state`` split, in order, into parts of at most ``limit`` bytes each; a tensor larger
+    than ``limit`` (MiniLM's word embeddings: 23 MB in fp16) is cut into row blocks first.
+    ``join_rows`` (``training_ship.py``) puts the pieces back together."""
+    pieces: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        row_bytes = value[0].numel() * value.element_size() if value.ndim else 0
+        if value.ndim and value.numel() * value.element_size() > limit:
+            for index, block in enumerate(value.split(max(1, limit // row_bytes))):
+                pieces[f"{key}{ROWS}{index}"] = block.contiguous()
+        else:
+            pieces[key] = value
+    parts: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, value in pieces.items():
+        nbytes = value.numel() * value.element_size()
+        if parts[-1] and size + nbytes > limit:
+            parts.append({})
+            size = 0
+        parts[-1][key] = value
+        size += nbytes
+    return parts
+
+
+def join_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of the row blocks ``shards`` cuts: ``KEY::rowsN`` pieces concatenated in N
+    order under ``KEY``; other tensors as they are."""
+    blocks: dict[str, dict[int, torch.Tensor]] = {}
+    joined = {}
+    for key, value in state.items():
+        name, cut, index = key.partition(ROWS)
+        if cut:
+            blocks.setdefault(name, {})[int(index)] = value
+        else:
+            joined[key] = value
+    for name, pieces in blocks.items():
+        joined[name] = torch.cat([pieces[i] for i in range(len(pieces))])
+    return joined
 
 
 def dev_score(dev_ndcg: float, heldout_ndcg: float | None) -> float:
@@ -270,6 +322,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.backends.cuda.matmul.allow_tf32 = True
+    for folder in unpack_models(args.bundle):  # a start that travelled with int8 embeddings
+        logger.info("unpacked %s to float32", folder)
     session = Session(args)
     session.evaluate_start()
     best = args.chosen_lambda if args.chosen_lambda is not None else choose_lambda(session)

@@ -94,13 +94,20 @@ def test_each_sweep_plans_valid_configs(name: str, tmp_path: Path) -> None:
     assert set(sweep["bring_back"]) <= {*sweep["sides"], *sweep["at_chosen"]}
 
 
-def test_the_larger_sets_teachers_are_found_in_its_cpu_cache() -> None:
-    """configs/gpu/large-base.yaml trains on train-large.yaml's set: same teacher folder names
-    and length, or the GPU machine would try to score with teachers it does not have."""
+@pytest.mark.parametrize(
+    ("gpu_base", "cpu_config"),
+    [("large-base.yaml", "train-large.yaml"), ("minilm-base.yaml", "train-large-minilm.yaml")],
+)
+def test_the_larger_sets_teachers_are_found_in_its_cpu_cache(
+    gpu_base: str, cpu_config: str
+) -> None:
+    """Each GPU base trains on its CPU config's set: same teacher folder names and length, or
+    the GPU machine would try to score with teachers it does not have; same start folder name,
+    the one training_bundle copies."""
     from opensearch_sparse.training.config import TrainConfig
 
-    base = yaml.safe_load((ROOT / "configs" / "gpu" / "large-base.yaml").read_text())
-    cpu = TrainConfig.load(ROOT / "configs" / "train-large.yaml")
+    base = yaml.safe_load((ROOT / "configs" / "gpu" / gpu_base).read_text())
+    cpu = TrainConfig.load(ROOT / "configs" / cpu_config)
     gpu = {(t["kind"], Path(t["path"]).name) for t in base["teachers"]}
     assert gpu == {(t.kind, Path(t.path).name) for t in cpu.teachers}
     assert base["teacher_max_len"] == cpu.teacher_max_len
