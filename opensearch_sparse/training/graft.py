@@ -36,7 +36,7 @@ from opensearch_sparse.errors import SparseError
 from opensearch_sparse.training.data import read_pairs
 from opensearch_sparse.training.recover import save_masked_lm
 
-#: Documents an average calibration text starts with (splade-tiny's start has 240-300 on the
+#: Non-zero tokens an average calibration text starts with (splade-tiny's start has 240-300 on the
 #: evaluation sets, the shipped default 110-230).
 TARGET_TOKENS = 200
 #: Calibration texts: enough for a stable mean, few enough for a CPU.
