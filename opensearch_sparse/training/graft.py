@@ -44,12 +44,13 @@ SAMPLE = 256
 
 
 class GraftError(SparseError):
-    """The encoder and the tokenizer do not share one vocabulary."""
+    """The encoder cannot take the head: not a BERT checkpoint, another vocabulary than the
+    tokenizer's, or nothing to calibrate on."""
 
 
 def masked_lm_from_encoder(encoder: Path) -> Any:
     """``BertForMaskedLM`` with ``encoder``'s weights, a tied decoder and an identity transform;
-    the output bias is 0 until :func:`calibrate_bias` sets it."""
+    the output bias is 0 until :func:`graft_masked_lm` sets it from :func:`shared_bias`."""
     from transformers import BertConfig, BertForMaskedLM, BertModel
 
     config = BertConfig.from_pretrained(str(encoder))
