@@ -16,7 +16,8 @@ from typing import Any, Literal
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
-from opensearch_sparse.client import server_reason
+from opensearch_sparse.client import is_transient, server_reason
+from opensearch_sparse.config import SEARCH_RETRY_PAUSES_S
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.query_encoder import EncodedQuery, QueryEncoder
 from opensearch_sparse.schema import (
@@ -239,7 +240,7 @@ class SparseSearch:
             "track_total_hits": self.track_total_hits,
         }
         try:
-            resp = self.client.search(index=self.index, body=body, params=params)
+            resp = self._send(body, params)
         except NotFoundError as exc:
             if "index_not_found" in str(exc.error):
                 raise SearchError(
@@ -281,6 +282,22 @@ class SparseSearch:
             reason="; ".join(notes) or (None if hits else "no document matched"),
             query_tokens=encoded.weights,
         )
+
+    def _send(self, body: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """One search, asked again after a busy or restarting node's refusal (see
+        ``SEARCH_RETRY_PAUSES_S``); any other error, or the last refusal, is raised."""
+        for pause in SEARCH_RETRY_PAUSES_S:
+            try:
+                return self._search_once(body, params)
+            except TransportError as exc:
+                if not is_transient(exc):
+                    raise
+                time.sleep(pause)
+        return self._search_once(body, params)
+
+    def _search_once(self, body: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = self.client.search(index=self.index, body=body, params=params)
+        return response
 
     def _request(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,42 @@ def test_invalid_mode_and_k_are_refused_before_any_request() -> None:
     with pytest.raises(SearchError, match="need the query encoder"):
         searcher.search("wing", "sparse")
     assert searcher.search("", "sparse").reason == "the query is empty"
+
+
+class _BusyNode:
+    """A client whose node refuses the first ``busy`` searches with ``status`` (429: its
+    real-memory circuit breaker, TRANSIENT), then answers."""
+
+    def __init__(self, busy: int, status: int = 429) -> None:
+        self.busy, self.status, self.calls = busy, status, 0
+
+    def search(self, **_: Any) -> dict[str, Any]:
+        from opensearchpy.exceptions import TransportError
+
+        self.calls += 1
+        if self.calls <= self.busy:
+            reason = "[parent] Data too large, data for [<http_request>] would be [1009mb]"
+            cause = {"type": "circuit_breaking_exception", "reason": reason}
+            raise TransportError(self.status, "circuit_breaking_exception", {"error": cause})
+        hit = {"_id": "d1", "_score": 2.0, "_source": {"title": "t", "text": "wing"}}
+        return {"took": 1, "hits": {"hits": [hit]}}
+
+
+def test_a_busy_node_is_asked_again_before_a_search_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("opensearch_sparse.search.SEARCH_RETRY_PAUSES_S", (0.0, 0.0, 0.0))
+    node = _BusyNode(busy=2)
+    result = SparseSearch(client=node, index="x", encoder=None).search("wing", "bm25")  # type: ignore[arg-type]
+    assert [h.doc_id for h in result.hits] == ["d1"] and node.calls == 3
+    node = _BusyNode(busy=10)  # busy throughout: reported after the last retry
+    with pytest.raises(SearchError, match=r"rejected the bm25 query: \[parent\] Data too large"):
+        SparseSearch(client=node, index="x", encoder=None).search("wing", "bm25")  # type: ignore[arg-type]
+    assert node.calls == 4
+    node = _BusyNode(busy=10, status=400)  # a refusal waiting cannot fix: at once
+    with pytest.raises(SearchError, match="rejected the bm25 query"):
+        SparseSearch(client=node, index="x", encoder=None).search("wing", "bm25")  # type: ignore[arg-type]
+    assert node.calls == 1
 
 
 def test_model_package_detects_format_and_function(tmp_path: Path) -> None:
