@@ -75,7 +75,7 @@ INGEST_BACKOFF_MAX_S = 30.0
 # A search the cluster refuses as busy (429 from a TRANSIENT circuit breaker, e.g. the
 # real-memory one on a 1 GB node) or while (re)starting (502-504) is asked again after each of
 # these pauses before the refusal is reported: about 1.5 s in all, short enough for a user
-# waiting at a prompt. CI saw a one-off 429 on a test node's relevance run.
+# waiting at a prompt. A full test run once lost a relevance run to one such 429.
 SEARCH_RETRY_PAUSES_S = (0.1, 0.3, 1.0)
 #: OpenSearch refuses a whole bulk request when one ``_id`` is longer than this (UTF-8 bytes).
 MAX_ID_BYTES = 512
