@@ -45,6 +45,8 @@ LOST_RACE = (
 STALE_DOWNLOAD = ("model content changed",)
 #: Retries after STALE_DOWNLOAD before the stored chunks themselves are blamed.
 MAX_REFETCH = 2
+#: Deploys asked again after one that completed left the model in another state than DEPLOYED.
+MAX_REDEPLOY = 3
 #: States in which a model with the right hash is complete and may be reused. Anything else
 #: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
 REUSABLE_STATES = frozenset(
@@ -279,7 +281,7 @@ class MLCommons:
         task_id = self._start_deploy(model_id)
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
-        refetches = 0
+        refetches = redeploys = 0
         while time.monotonic() < deadline:
             task = unless_busy(
                 partial(self.ml.get_task, task_id=task_id), progress, 5 * self.poll_interval_s
@@ -288,7 +290,23 @@ class MLCommons:
                 continue
             outcome, error = deploy_outcome(task)
             if outcome == "done":
-                return
+                state = self._state_once_alone(model_id, deadline, progress)
+                if state == "DEPLOYED":
+                    return
+                # ml-commons redeploys models by itself (after a restart, when nodes join): a
+                # redeploy that loses the race to this one marks the model DEPLOY_FAILED after
+                # this task deployed it everywhere (the 3-node test cluster, once). Asking
+                # again is quick on nodes that serve the model and writes DEPLOYED back.
+                redeploys += 1
+                if redeploys > MAX_REDEPLOY:
+                    raise ModelDeployError(
+                        f"deploy of {model_id} completed {redeploys} times, but the model "
+                        f"stays {state}",
+                        "read the node log (`opensearch-sparse cluster logs`), then deploy again",
+                    )
+                progress(f"another deploy left the model {state}; deploying again")
+                task_id = self._start_deploy(model_id)
+                continue
             if outcome == "refetch":
                 refetches += 1
                 if refetches > MAX_REFETCH:
@@ -320,6 +338,47 @@ class MLCommons:
             f"deploy of {model_id} did not finish within {timeout_s:.0f}s (task {task_id})",
             "raise --timeout, or check the node's memory and log",
         )
+
+    def _state_once_alone(self, model_id: str, deadline: float, progress: Status) -> str:
+        """The model's state once no other deploy task of it runs and it is not DEPLOYING (or
+        as it is at ``deadline``).
+
+        Waiting for the others matters: the state a losing redeploy writes lands after this
+        caller's own task has completed. A user who may not search tasks skips that wait.
+        """
+        body = {
+            "query": {
+                "bool": {
+                    "filter": [
+                        {"term": {"model_id": model_id}},
+                        {"term": {"task_type": "DEPLOY_MODEL"}},
+                        {"terms": {"state": ["CREATED", "RUNNING"]}},
+                    ]
+                }
+            },
+            "size": 0,
+        }
+        searchable = True
+        state = "unknown"
+        pause = 5 * self.poll_interval_s
+        while time.monotonic() < deadline:
+            found: dict[str, Any] | None = {}
+            if searchable:
+                try:
+                    found = unless_busy(partial(self.ml.search_tasks, body=body), progress, pause)
+                except TransportError as exc:
+                    logger.debug("cannot search ml-commons tasks: %s", server_reason(exc))
+                    searchable = False
+            info = unless_busy(lambda: self.get(model_id), progress, pause)
+            if found is None or info is None:
+                continue
+            state = info.state
+            running = found.get("hits", {}).get("total", {}).get("value", 0)
+            if not running and state != "DEPLOYING":
+                return state
+            progress(f"waiting for other deploys of this model ({state})")
+            time.sleep(self.poll_interval_s)
+        return state
 
     def _start_deploy(self, model_id: str) -> str:
         try:

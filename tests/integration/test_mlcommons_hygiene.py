@@ -118,3 +118,24 @@ def test_a_stale_download_on_the_node_does_not_fail_the_deploy(
         assert ml.predict_sparse(model_id, ["stale downloads"])[0]
     finally:
         ml.delete(model_id)
+
+
+def test_a_deploy_beside_another_ends_with_the_model_deployed(
+    ml: MLCommons, onnx_zip: Path, tmp_path: Path
+) -> None:
+    """ml-commons redeploys models by itself; on the 3-node test cluster such a redeploy lost
+    the race to the product's deploy and marked the model DEPLOY_FAILED after the product's
+    task had completed on every node. A deploy now returns only once no other deploy of the
+    model runs and the model says DEPLOYED (it asks again otherwise)."""
+    package = _variant(onnx_zip, tmp_path)
+    model_id, _ = ml.register(package)
+    try:
+        for _ in range(3):  # the order in which the two deploys end varies
+            other = str(ml.ml.deploy_model(model_id=model_id)["task_id"])
+            ml.deploy(model_id)
+            assert ml.ml.get_task(task_id=other)["state"] not in ("CREATED", "RUNNING")
+            assert ml.get(model_id).state == "DEPLOYED"
+            ml.undeploy(model_id)
+        assert ml.get(model_id).state == "UNDEPLOYED"
+    finally:
+        ml.delete(model_id)
