@@ -7,6 +7,9 @@ handled by the tokenizer's normalizer, no special tokens).
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,47 @@ MAX_QUERY_WEIGHT = 64.0
 #: Queries longer than this many distinct tokens keep the highest-weighted ones, so a pasted
 #: page of text cannot turn into thousands of clauses.
 MAX_QUERY_TOKENS = 256
+#: Distinct words whose word pieces a query encoder remembers (see ``AsciiWordPieces``).
+WORD_CACHE_SIZE = 65536
+#: Printable ASCII, tab, newline, carriage return: all a BERT-uncased tokenizer does to such text
+#: is lowercase it and split it at whitespace and punctuation.
+_PLAIN_ASCII = re.compile(r"[\x20-\x7e\t\n\r]*")
+#: Its words: runs of letters and digits, and each other visible character alone (every
+#: printable ASCII character that is neither a letter, a digit nor a space is punctuation).
+_ASCII_WORDS = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
+
+
+class AsciiWordPieces:
+    """A query's word pieces without the tokenizers binding's fixed cost per call (~20 us,
+    which measured 7% of a 1 ms search at one client): plain-ASCII text under a BERT-uncased
+    tokenizer is lowercased and split in Python, and the tokenizer's own WordPiece model is
+    asked once per distinct word. Anything else (other characters, another tokenizer, text
+    holding an added token such as ``[CLS]``) gets None: the caller runs the full tokenizer.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        spec = json.loads(tokenizer.to_str())
+        normalizer = spec.get("normalizer") or {}
+        self.usable = bool(
+            normalizer.get("type") == "BertNormalizer"
+            and normalizer.get("lowercase")
+            and normalizer.get("clean_text")
+            and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+            and spec.get("model", {}).get("type") == "WordPiece"
+        )
+        self.added = [str(t["content"]).lower() for t in spec.get("added_tokens", [])]
+        model = tokenizer.model
+        self.word_pieces = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(
+            lambda word: tuple(t.value for t in model.tokenize(word))
+        )
+
+    def __call__(self, text: str) -> list[str] | None:
+        if not self.usable or not _PLAIN_ASCII.fullmatch(text):
+            return None
+        lowered = text.lower()
+        if any(token in lowered for token in self.added):
+            return None
+        return [p for word in _ASCII_WORDS.findall(lowered) for p in self.word_pieces(word)]
 
 
 @dataclass(frozen=True)
@@ -55,8 +99,9 @@ class QueryEncoder:
         self.max_tokens = max_tokens
         self.min_idf = min_idf
         self._special = {
-            int(i) for i, t in self.tokenizer.get_added_tokens_decoder().items() if t.special
+            str(t.content) for t in self.tokenizer.get_added_tokens_decoder().values() if t.special
         }
+        self._ascii = AsciiWordPieces(self.tokenizer)
 
     @classmethod
     def from_paths(cls, model: Path, idf: Path, *, min_idf: float = 0.0) -> QueryEncoder:
@@ -64,12 +109,10 @@ class QueryEncoder:
 
     def tokens(self, text: str) -> list[str]:
         """Distinct tokens of ``text`` as the index spells them, in first-seen order."""
-        encoding = self.tokenizer.encode(text, add_special_tokens=False)
-        seen: dict[str, None] = {}
-        for token_id, token in zip(encoding.ids, encoding.tokens, strict=True):
-            if token_id not in self._special:
-                seen.setdefault(token, None)
-        return list(seen)
+        pieces = self._ascii(text)
+        if pieces is None:
+            pieces = self.tokenizer.encode(text, add_special_tokens=False).tokens
+        return list(dict.fromkeys(p for p in pieces if p not in self._special))
 
     def ids(self, weights: dict[str, float]) -> dict[str, float]:
         """The same weights keyed by vocabulary id, as ``sparse_vector`` fields store them."""
