@@ -47,6 +47,8 @@ STALE_DOWNLOAD = ("model content changed",)
 MAX_REFETCH = 2
 #: Deploys asked again after one that completed left the model in another state than DEPLOYED.
 MAX_REDEPLOY = 3
+#: Other deploy tasks created up to this long before this one count as racing it.
+RACE_WINDOW_MS = 60_000
 #: States in which a model with the right hash is complete and may be reused. Anything else
 #: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
 REUSABLE_STATES = frozenset(
@@ -290,7 +292,8 @@ class MLCommons:
                 continue
             outcome, error = deploy_outcome(task)
             if outcome == "done":
-                state = self._state_once_alone(model_id, deadline, progress)
+                since = int(task.get("create_time") or time.time() * 1000) - RACE_WINDOW_MS
+                state = self._state_once_alone(model_id, since, deadline, progress)
                 if state == "DEPLOYED":
                     return
                 # ml-commons redeploys models by itself (after a restart, when nodes join): a
@@ -339,12 +342,16 @@ class MLCommons:
             "raise --timeout, or check the node's memory and log",
         )
 
-    def _state_once_alone(self, model_id: str, deadline: float, progress: Status) -> str:
-        """The model's state once no other deploy task of it runs and it is not DEPLOYING (or
-        as it is at ``deadline``).
+    def _state_once_alone(
+        self, model_id: str, since_ms: int, deadline: float, progress: Status
+    ) -> str:
+        """The model's state once no other deploy task of it created since ``since_ms`` (the
+        node's clock) runs and it is not DEPLOYING (or as it is at ``deadline``).
 
         Waiting for the others matters: the state a losing redeploy writes lands after this
-        caller's own task has completed. A user who may not search tasks skips that wait.
+        caller's own task has completed. Older tasks are not waited for: ml-commons leaves a
+        deploy task RUNNING for good when a node dies under it (the 3-node test cluster keeps
+        such tasks from earlier runs). A user who may not search tasks skips the wait.
         """
         body = {
             "query": {
@@ -353,6 +360,7 @@ class MLCommons:
                         {"term": {"model_id": model_id}},
                         {"term": {"task_type": "DEPLOY_MODEL"}},
                         {"terms": {"state": ["CREATED", "RUNNING"]}},
+                        {"range": {"create_time": {"gte": since_ms}}},
                     ]
                 }
             },

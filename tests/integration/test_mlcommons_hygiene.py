@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -138,4 +139,39 @@ def test_a_deploy_beside_another_ends_with_the_model_deployed(
             ml.undeploy(model_id)
         assert ml.get(model_id).state == "UNDEPLOYED"
     finally:
+        ml.delete(model_id)
+
+
+def test_a_deploy_task_left_running_long_ago_is_not_waited_for(
+    local_cluster: Any, ml: MLCommons, onnx_zip: Path, tmp_path: Path
+) -> None:
+    """ml-commons leaves a deploy task RUNNING for good when a node dies under it: the 3-node
+    test cluster kept such tasks from earlier runs, and a deploy that waited for every running
+    task of its model sat out its whole timeout. Only tasks that could race this deploy
+    count. (The stale task is written straight into ml-commons' task index, as a killed node
+    leaves it.)"""
+    package = _variant(onnx_zip, tmp_path)
+    model_id, _ = ml.register(package)
+    client = local_cluster.client()
+    an_hour_ago = int(time.time() * 1000) - 3_600_000
+    stale = client.index(
+        index=".plugins-ml-task",
+        body={
+            "model_id": model_id,
+            "task_type": "DEPLOY_MODEL",
+            "function_name": package.function_name,
+            "state": "RUNNING",
+            "is_async": True,
+            "create_time": an_hour_ago,
+            "last_update_time": an_hour_ago,
+        },
+        params={"refresh": "true"},
+    )
+    try:
+        messages: list[str] = []
+        ml.deploy(model_id, progress=messages.append)
+        assert ml.get(model_id).state == "DEPLOYED"
+        assert not any("other deploys" in m for m in messages), messages
+    finally:
+        client.delete(index=".plugins-ml-task", id=stale["_id"], params={"refresh": "true"})
         ml.delete(model_id)
