@@ -1,6 +1,7 @@
 """Every cost lever of sparse search, for relevance and latency on one node: document pruning
 (the ``sparse_encoding`` processor's four prune types, applied to the same cached vectors), a
-query-side token cap, dropping common query tokens (IDF at or below a floor), the two-phase
+query-side token cap, dropping common query tokens (IDF at or below a floor, or the ``english``
+analyzer's stop words; latency also has the chosen setting with stop words), the two-phase
 search processor, and a SEISMIC ``sparse_vector`` index, beside BM25 (``english`` analyzer) on
 a BM25-only index.
 
@@ -49,7 +50,7 @@ from opensearch_sparse.corpus import read_qrels, read_queries
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.model_package import ModelPackage, load_tokenizer, resolve_zip
 from opensearch_sparse.pruning import Pruning
-from opensearch_sparse.query_encoder import MAX_QUERY_TOKENS, QueryEncoder
+from opensearch_sparse.query_encoder import ENGLISH_STOP_WORDS, MAX_QUERY_TOKENS, QueryEncoder
 from opensearch_sparse.schema import SparseIndex
 from opensearch_sparse.search import AnnParams, SparseSearch
 
@@ -100,10 +101,18 @@ def searchers(
             "sparse",
             False,
         )
+    stopped = QueryEncoder(tokenizer, idf, stop_words=ENGLISH_STOP_WORDS)
+    out["stop-words"] = (SparseSearch(client, indices["exact"], stopped), "sparse", False)
     if chosen is not None:
         index, floor = chosen
         both = QueryEncoder(tokenizer, idf, min_idf=floor)
         out["chosen"] = (SparseSearch(client, indices[index], both), "sparse", False)
+        all_three = QueryEncoder(tokenizer, idf, min_idf=floor, stop_words=ENGLISH_STOP_WORDS)
+        out["chosen+stop-words"] = (
+            SparseSearch(client, indices[index], all_three),
+            "sparse",
+            False,
+        )
     for name, index in indices.items():
         if name.startswith("prune "):
             out[name] = (SparseSearch(client, index, full), "sparse", False)
@@ -151,14 +160,19 @@ def relevance_set(
 
 
 def chosen_ndcg(
-    client: Any, folder: Path, package: ModelPackage, prune: Pruning | None, floor: float
+    client: Any,
+    folder: Path,
+    package: ModelPackage,
+    prune: Pruning | None,
+    floor: float,
+    stop_words: frozenset[str] = frozenset(),
 ) -> float:
-    """NDCG@10 of the chosen pruning and IDF floor together, on the indices ``relevance_set``
-    built for ``folder``."""
+    """NDCG@10 of the chosen pruning and IDF floor together (and ``stop_words`` dropped from
+    the queries), on the indices ``relevance_set`` built for ``folder``."""
     tag = _tag(folder, package)
     tokenizer = load_tokenizer(package.path)
     idf = IdfTable.build((d.content for d in read_docs(folder, None)), tokenizer)
-    encoder = QueryEncoder(tokenizer, idf, min_idf=floor)
+    encoder = QueryEncoder(tokenizer, idf, min_idf=floor, stop_words=stop_words)
     index = _pruned_index(tag, prune) if prune else f"{tag}-exact"
     qrels = read_qrels(folder)
     queries = {q: t for q, t in read_queries(folder).items() if q in qrels}
@@ -345,6 +359,12 @@ def main() -> None:
         choice["min_idf"], choice["together_ndcg@10"] = choose_min_idf(
             client, args, package, relevance, chosen
         )
+        choice["with_stop_words_ndcg@10"] = {
+            name: chosen_ndcg(
+                client, args.data / name, package, chosen, choice["min_idf"], ENGLISH_STOP_WORDS
+            )
+            for name in args.sets
+        }
         lat = latency(client, args, package, chosen, choice["min_idf"])
     markdown = render(relevance, choice, lat, args, package) + rel_load.markdown()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -402,6 +422,14 @@ def render(
     md += (
         "Both together: NDCG@10 "
         + ", ".join(f"{s} {v:.3f}" for s, v in together.items())
+        + f"; average {avg:.3f} ({avg / (sum(base.values()) / len(sets)):.3f} x unpruned).\n"
+    )
+    stopped = choice["with_stop_words_ndcg@10"]
+    avg = sum(stopped.values()) / len(stopped)
+    md += (
+        "With the english stop words dropped from the queries as well (latency mode "
+        "`chosen+stop-words`): NDCG@10 "
+        + ", ".join(f"{s} {v:.3f}" for s, v in stopped.items())
         + f"; average {avg:.3f} ({avg / (sum(base.values()) / len(sets)):.3f} x unpruned).\n"
     )
     size_rows = []

@@ -23,6 +23,15 @@ MAX_QUERY_WEIGHT = 64.0
 #: Queries longer than this many distinct tokens keep the highest-weighted ones, so a pasted
 #: page of text cannot turn into thousands of clauses.
 MAX_QUERY_TOKENS = 256
+#: The ``english`` analyzer's stop words (Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET), which
+#: the BM25 comparator never searches; ``QueryEncoder(stop_words=...)`` can drop them too.
+# fmt: off
+ENGLISH_STOP_WORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with",
+})
+# fmt: on
 #: Distinct words whose word pieces a query encoder remembers (see ``AsciiWordPieces``).
 WORD_CACHE_SIZE = 65536
 #: Printable ASCII, tab, newline, carriage return: all a BERT-uncased tokenizer does to such text
@@ -88,24 +97,39 @@ class QueryEncoder:
         *,
         max_tokens: int = MAX_QUERY_TOKENS,
         min_idf: float = 0.0,
+        stop_words: frozenset[str] = frozenset(),
     ) -> None:
         """``min_idf`` drops query tokens at or below that IDF: near-stop-words whose posting
         lists are the longest in an expanded index but which add almost nothing to a score
-        (the sparse counterpart of the ``english`` analyzer's stop list)."""
+        (the sparse counterpart of the ``english`` analyzer's stop list). ``stop_words``
+        (e.g. ``ENGLISH_STOP_WORDS``) drops those tokens whatever their IDF: on short texts
+        such as package summaries "the" or "for" are rare enough to pass any floor that keeps
+        relevance, yet their posting lists are among the longest. Either rule keeps a query
+        made only of such tokens whole."""
         self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.idf = idf
         self.max_tokens = max_tokens
         self.min_idf = min_idf
+        self.stop_words = stop_words
         self._special = {
             str(t.content) for t in self.tokenizer.get_added_tokens_decoder().values() if t.special
         }
         self._ascii = AsciiWordPieces(self.tokenizer)
 
     @classmethod
-    def from_paths(cls, model: Path, idf: Path, *, min_idf: float = 0.0) -> QueryEncoder:
-        return cls(load_tokenizer(model), IdfTable.load(idf), min_idf=min_idf)
+    def from_paths(
+        cls,
+        model: Path,
+        idf: Path,
+        *,
+        min_idf: float = 0.0,
+        stop_words: frozenset[str] = frozenset(),
+    ) -> QueryEncoder:
+        return cls(
+            load_tokenizer(model), IdfTable.load(idf), min_idf=min_idf, stop_words=stop_words
+        )
 
     def tokens(self, text: str) -> list[str]:
         """Distinct tokens of ``text`` as the index spells them, in first-seen order."""
@@ -125,7 +149,7 @@ class QueryEncoder:
             if weight > 0:
                 weights[token] = weight
         # A query made only of common tokens ("the who") still searches with all of them.
-        common = {t for t, w in weights.items() if w <= self.min_idf}
+        common = {t for t, w in weights.items() if w <= self.min_idf or t in self.stop_words}
         dropped = len(common) if len(common) < len(weights) else 0
         if dropped:
             weights = {t: w for t, w in weights.items() if t not in common}

@@ -17,7 +17,7 @@ from opensearch_sparse.corpus import count_lines, read_corpus
 from opensearch_sparse.idf import IdfTable, index_texts
 from opensearch_sparse.model_package import general_idf, load_tokenizer
 from opensearch_sparse.models import default_model_dir
-from opensearch_sparse.query_encoder import QueryEncoder
+from opensearch_sparse.query_encoder import ENGLISH_STOP_WORDS, QueryEncoder
 from opensearch_sparse.search import MODES, AnnParams, SearchResult, SparseSearch
 
 
@@ -86,6 +86,12 @@ def print_result(result: SearchResult) -> None:
     "NDCG@10 on the dev sets and skips the longest posting lists",
 )
 @click.option(
+    "--stop-words",
+    is_flag=True,
+    help="Drop the english analyzer's 33 stop words (the, of, for...) from the query, as the "
+    "BM25 field does: their posting lists are among the longest on short texts",
+)
+@click.option(
     "--top-n",
     type=click.IntRange(1),
     default=AnnParams.top_n,
@@ -109,6 +115,7 @@ def search(
     k: int,
     two_phase: bool,
     min_idf: float,
+    stop_words: bool,
     top_n: int,
     heap_factor: float,
     as_json: bool,
@@ -128,7 +135,12 @@ def search(
                 f"your index fits it better: opensearch-sparse idf build --index {index_name} "
                 f"--tokenizer {model_path}"
             )
-        encoder = QueryEncoder.from_paths(model_path, idf_path, min_idf=min_idf)
+        encoder = QueryEncoder.from_paths(
+            model_path,
+            idf_path,
+            min_idf=min_idf,
+            stop_words=ENGLISH_STOP_WORDS if stop_words else frozenset(),
+        )
     searcher = SparseSearch(
         connect(**conn),
         index_name,

@@ -254,7 +254,8 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     report = json.loads((tmp_path / "levers.json").read_text())
     rel = report["relevance"]["dbpedia-mini"]
     ndcg = rel["ndcg@10"]
-    for name in ("bm25", "sparse", "two-phase", "seismic", "cap-4", "min-idf-1", "prune top_k:16"):
+    levers = ("bm25", "sparse", "two-phase", "seismic", "cap-4", "min-idf-1", "stop-words")
+    for name in (*levers, "prune top_k:16"):
         assert 0.0 < ndcg[name] <= 1.0, name
     # Two-phase rescoring restores exact scores for the top documents.
     assert rel["two_phase"]["same_top10"] > 0.9
@@ -266,6 +267,8 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     assert report["latency"]["results"]["1"]["chosen"]["rounds"]
     assert report["pruning_choice"]["min_idf"] in (0.0, 0.5, 1.0, 2.0)
     assert 0.0 < report["pruning_choice"]["together_ndcg@10"]["dbpedia-mini"] <= 1.0
+    assert 0.0 < report["pruning_choice"]["with_stop_words_ndcg@10"]["dbpedia-mini"] <= 1.0
+    assert report["latency"]["results"]["1"]["chosen+stop-words"]["rounds"]
     assert (tmp_path / "levers.png").stat().st_size > 0
 
 

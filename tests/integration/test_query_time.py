@@ -183,6 +183,21 @@ def test_cli_min_idf_drops_common_query_tokens(
     assert idf["the"] <= 1 < idf["airports"] and kept["hits"]
 
 
+def test_cli_stop_words_drops_the_english_analyzers_stop_words(
+    cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
+) -> None:
+    conn = ["--url", local_cluster.url, "--model", str(onnx_zip), "--idf", str(idf_file)]
+    query = "the airports of the world with runways"
+    full = json.loads(cli("search", index, query, "--json", *conn).stdout)
+    lean = cli("search", index, query, "--json", "--stop-words", *conn)
+    assert lean.returncode == 0, lean.stderr
+    kept = json.loads(lean.stdout)
+    assert {"the", "of", "with"} <= set(full["query_tokens"])
+    stop = {"the", "of", "with"}
+    assert kept["query_tokens"] == {t: w for t, w in full["query_tokens"].items() if t not in stop}
+    assert kept["hits"]
+
+
 def test_cli_search_defaults_to_the_shipped_model_and_its_general_idf(
     cli: Cli, local_cluster: Any, index: str
 ) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from opensearch_sparse.idf import IdfError, IdfTable, idf_value
 from opensearch_sparse.model_package import ModelPackageError, load_tokenizer
-from opensearch_sparse.query_encoder import MAX_QUERY_WEIGHT, QueryEncoder
+from opensearch_sparse.query_encoder import ENGLISH_STOP_WORDS, MAX_QUERY_WEIGHT, QueryEncoder
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,17 @@ def test_common_tokens_are_dropped_unless_nothing_else_is_left(tokenizer) -> Non
     # Only common tokens: searching with them beats searching with nothing.
     assert encoder.encode("the who").weights == {"the": 0.3, "who": 0.9}
     assert QueryEncoder(tokenizer, idf).encode("the wing").weights == {"the": 0.3, "wing": 2.5}
+
+
+def test_stop_words_are_dropped_whatever_their_idf(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """On short texts "for" can be rare enough to pass an IDF floor: the stop list drops it."""
+    idf = IdfTable({"python": 1.5, "for": 3.0, "the": 2.0, "library": 2.5, "who": 4.0})
+    encoder = QueryEncoder(tokenizer, idf, min_idf=0.5, stop_words=ENGLISH_STOP_WORDS)
+    q = encoder.encode("the library for python")
+    assert q.weights == {"library": 2.5, "python": 1.5}
+    assert q.dropped_tokens == 2
+    assert encoder.encode("for the").weights == {"for": 3.0, "the": 2.0}  # nothing else left
+    assert encoder.encode("the who").weights == {"who": 4.0}  # "who" is not an english stop word
 
 
 def test_missing_tokenizer_is_explained(tmp_path: Path) -> None:
