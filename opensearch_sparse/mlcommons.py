@@ -49,6 +49,11 @@ MAX_REFETCH = 2
 MAX_REDEPLOY = 3
 #: Other deploy tasks created up to this long before this one count as racing it.
 RACE_WINDOW_MS = 60_000
+#: How long a completed deploy waits for racing ones to end. A redeploy that loses the race
+#: fails at once ("Duplicate deploy model task"); one that stays CREATED or RUNNING longer was
+#: left so by a node restart (the crash-recovery test saw one CREATED for good) and is not
+#: waited for.
+SETTLE_S = 10.0
 #: States in which a model with the right hash is complete and may be reused. Anything else
 #: (REGISTERING after a cut-off upload, REGISTER_FAILED, DEPLOY_FAILED) is deleted instead.
 REUSABLE_STATES = frozenset(
@@ -293,7 +298,8 @@ class MLCommons:
             outcome, error = deploy_outcome(task)
             if outcome == "done":
                 since = int(task.get("create_time") or time.time() * 1000) - RACE_WINDOW_MS
-                state = self._state_once_alone(model_id, since, deadline, progress)
+                settle = min(deadline, time.monotonic() + SETTLE_S)
+                state = self._state_once_alone(model_id, since, settle, progress)
                 if state == "DEPLOYED":
                     return
                 # ml-commons redeploys models by itself (after a restart, when nodes join): a
@@ -351,7 +357,8 @@ class MLCommons:
         Waiting for the others matters: the state a losing redeploy writes lands after this
         caller's own task has completed. Older tasks are not waited for: ml-commons leaves a
         deploy task RUNNING for good when a node dies under it (the 3-node test cluster keeps
-        such tasks from earlier runs). A user who may not search tasks skips the wait.
+        such tasks from earlier runs), and ``deadline`` bounds the wait for recent ones left
+        so. A user who may not search tasks skips the wait.
         """
         body = {
             "query": {
