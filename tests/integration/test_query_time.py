@@ -168,15 +168,28 @@ def test_cli_search_prints_table_and_times(
     assert json.loads(proc.stdout)["reason"] == "the query is empty"
 
 
+def _cli_search_json(
+    cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path, query: str
+) -> Callable[..., dict[str, Any]]:
+    """``search --json`` for ``query`` with extra flags, parsed (the command must succeed)."""
+    conn = ["--url", local_cluster.url, "--model", str(onnx_zip), "--idf", str(idf_file)]
+
+    def run(*flags: str) -> dict[str, Any]:
+        proc = cli("search", index, query, "--json", *flags, *conn)
+        assert proc.returncode == 0, proc.stderr
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+    return run
+
+
 def test_cli_min_idf_drops_common_query_tokens(
     cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
 ) -> None:
-    conn = ["--url", local_cluster.url, "--model", str(onnx_zip), "--idf", str(idf_file)]
-    query = "the airports of the world"
-    full = json.loads(cli("search", index, query, "--json", *conn).stdout)
-    lean = cli("search", index, query, "--json", "--min-idf", "1", *conn)
-    assert lean.returncode == 0, lean.stderr
-    kept = json.loads(lean.stdout)
+    search = _cli_search_json(
+        cli, local_cluster, index, onnx_zip, idf_file, "the airports of the world"
+    )
+    full, kept = search(), search("--min-idf", "1")
     idf = json.loads(idf_file.read_text())
     assert "the" in full["query_tokens"] and "the" not in kept["query_tokens"]
     assert kept["query_tokens"] == {t: w for t, w in full["query_tokens"].items() if w > 1}
@@ -186,14 +199,12 @@ def test_cli_min_idf_drops_common_query_tokens(
 def test_cli_stop_words_drops_the_english_analyzers_stop_words(
     cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
 ) -> None:
-    conn = ["--url", local_cluster.url, "--model", str(onnx_zip), "--idf", str(idf_file)]
-    query = "the airports of the world with runways"
-    full = json.loads(cli("search", index, query, "--json", *conn).stdout)
-    lean = cli("search", index, query, "--json", "--stop-words", *conn)
-    assert lean.returncode == 0, lean.stderr
-    kept = json.loads(lean.stdout)
-    assert {"the", "of", "with"} <= set(full["query_tokens"])
+    search = _cli_search_json(
+        cli, local_cluster, index, onnx_zip, idf_file, "the airports of the world with runways"
+    )
+    full, kept = search(), search("--stop-words")
     stop = {"the", "of", "with"}
+    assert stop <= set(full["query_tokens"])
     assert kept["query_tokens"] == {t: w for t, w in full["query_tokens"].items() if t not in stop}
     assert kept["hits"]
 
