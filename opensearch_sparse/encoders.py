@@ -81,7 +81,7 @@ class DocumentEncoder:
                 cols = np.flatnonzero(weights[row] > 0)
                 values = weights[row, cols]
                 if self.prune is not None:
-                    kept = self.prune.keep(values)
+                    kept = self.prune.keep(values, cols)
                     cols, values = cols[kept], values[kept]
                 results[i] = (cols.astype(np.int32), values.astype(np.float32))
         return results

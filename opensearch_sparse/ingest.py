@@ -64,17 +64,18 @@ def create_index(
     """Create the index (and, with a model, its ingest pipeline as the default); returns the
     pipeline name. ``sparse`` picks the sparse field's index options (None: BM25 only)."""
     pipeline = ingest_pipeline_name(name) if model_id else None
+    # Built first: a setting the processor refuses must not cost an existing index.
+    pipeline_body = (
+        ingest_pipeline_body(model_id, prune=prune, batch_size=batch_size) if model_id else None
+    )
     if client.indices.exists(index=name):
         if not replace:
             raise IngestError(
                 f"index {name} already exists", "pass --replace to drop and recreate it"
             )
         client.indices.delete(index=name)
-    if pipeline and model_id:
-        client.ingest.put_pipeline(
-            id=pipeline,
-            body=ingest_pipeline_body(model_id, prune=prune, batch_size=batch_size),
-        )
+    if pipeline and pipeline_body:
+        client.ingest.put_pipeline(id=pipeline, body=pipeline_body)
     client.indices.create(
         index=name,
         body=index_body(

@@ -9,21 +9,28 @@ Semantics follow neural-search's ``PruneUtils.pruneSparseVector`` (3.x):
   (a in [0, 1));
 - ``abs_value`` t: keep weights ``>= t`` (t >= 0).
 
+One more type is ours, for local encoding only: ``contribution`` t keeps a token when the most it
+can add to any query's score, its weight times the weight a query gives it (its IDF), is
+``>= t``. A common token's posting adds little to any score, so it goes at a weight
+``abs_value`` would keep, and a rare token's stays at a weight ``abs_value`` would drop: at
+about the same query cost it loses less NDCG@10 (``benchmarks/levers.py``). The processor has
+no IDF, so ingest pipelines cannot use it (``processor_fields`` says so).
+
 Fewer tokens per document means shorter posting lists (faster queries) and a smaller index;
 the relevance cost is measured in ``benchmarks/levers.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
 from opensearch_sparse.errors import SparseError
 
-PruneType = Literal["max_ratio", "top_k", "alpha_mass", "abs_value"]
-PRUNE_TYPES: tuple[str, ...] = ("max_ratio", "top_k", "alpha_mass", "abs_value")
+PruneType = Literal["max_ratio", "top_k", "alpha_mass", "abs_value", "contribution"]
+PRUNE_TYPES: tuple[str, ...] = ("max_ratio", "top_k", "alpha_mass", "abs_value", "contribution")
 
 
 class PruneError(SparseError):
@@ -32,16 +39,20 @@ class PruneError(SparseError):
 
 @dataclass(frozen=True)
 class Pruning:
-    """One prune setting, valid for neural-search's processor as well as local encoding."""
+    """One prune setting; all but ``contribution`` are valid for neural-search's processor as
+    well as local encoding."""
 
     type: PruneType
     ratio: float
+    #: ``contribution`` only: the weight a query gives each vocabulary id (``with_query_weights``).
+    query_weights: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         ok = {
             "max_ratio": 0 <= self.ratio < 1,
             "alpha_mass": 0 <= self.ratio < 1,
             "abs_value": self.ratio >= 0,
+            "contribution": self.ratio >= 0,
             "top_k": self.ratio > 0 and float(self.ratio).is_integer(),
         }.get(self.type)
         if ok is None:
@@ -49,7 +60,8 @@ class Pruning:
         if not ok:
             raise PruneError(
                 f"prune ratio {self.ratio} is not valid for {self.type}",
-                "max_ratio/alpha_mass take [0, 1), top_k a positive integer, abs_value >= 0",
+                "max_ratio/alpha_mass take [0, 1), top_k a positive integer, "
+                "abs_value/contribution >= 0",
             )
 
     @classmethod
@@ -66,18 +78,39 @@ class Pruning:
         value = int(self.ratio) if self.type == "top_k" else self.ratio
         return f"{self.type}:{value}"
 
+    @property
+    def needs_query_weights(self) -> bool:
+        return self.type == "contribution"
+
+    def with_query_weights(self, weights: np.ndarray) -> Pruning:
+        """This setting with the per-vocabulary-id query weights ``contribution`` multiplies by
+        (``QueryEncoder.vocabulary_weights``: the IDF table the index will be searched with)."""
+        return replace(self, query_weights=np.asarray(weights, dtype=np.float32))
+
     def processor_fields(self) -> dict[str, object]:
         """The ``sparse_encoding`` processor's fields for this setting."""
+        if self.needs_query_weights:
+            raise PruneError(
+                f"{self.label} needs the IDF table queries use, which the ingest pipeline's "
+                "processor does not have",
+                "encode locally: `ingest NAME CORPUS --encode local --model ZIP "
+                f"--prune {self.label} --idf IDF.json`",
+            )
         return {"prune_type": self.type, "prune_ratio": self.ratio}
 
-    def keep(self, values: np.ndarray) -> np.ndarray:
-        """A boolean mask over ``values`` (one document's positive weights)."""
+    def keep(self, values: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+        """A boolean mask over ``values`` (one document's positive weights; ``ids`` their
+        vocabulary ids, which only ``contribution`` reads)."""
         if values.size == 0:
             return np.zeros(0, dtype=bool)
         # neural-search compares in float32 (Java floats): do the same so borderline
         # weights fall on the same side.
         v = values.astype(np.float32, copy=False)
         r = np.float32(self.ratio)
+        if self.type == "contribution":
+            if self.query_weights is None or ids is None:
+                raise ValueError("contribution pruning needs query weights and the ids")
+            return v * self.query_weights[ids] >= r
         if self.type == "max_ratio":
             return v >= r * v.max()
         if self.type == "abs_value":
@@ -94,7 +127,8 @@ class Pruning:
         return mask
 
     def apply(self, weights: dict[str, float]) -> dict[str, float]:
-        """The kept part of one document's ``{token: weight}``."""
+        """The kept part of one document's ``{token: weight}`` (a processor type: tokens
+        carry no vocabulary ids here)."""
         if not weights:
             return weights
         tokens = list(weights)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tokenizers import Tokenizer
 
 from opensearch_sparse.idf import IdfTable
@@ -130,6 +131,15 @@ class QueryEncoder:
         return cls(
             load_tokenizer(model), IdfTable.load(idf), min_idf=min_idf, stop_words=stop_words
         )
+
+    def vocabulary_weights(self) -> np.ndarray:
+        """The weight a query gives each vocabulary id (0 for special tokens, which queries
+        never hold): what ``contribution`` pruning multiplies document weights by."""
+        weights = np.zeros(self.tokenizer.get_vocab_size(), dtype=np.float32)
+        for token, i in self.tokenizer.get_vocab().items():
+            if token not in self._special:
+                weights[i] = min(self.idf[token], MAX_QUERY_WEIGHT)
+        return weights
 
     def tokens(self, text: str) -> list[str]:
         """Distinct tokens of ``text`` as the index spells them, in first-seen order."""

@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from opensearch_sparse.cli import output
 from opensearch_sparse.cli.common import connect, connection_options
 from opensearch_sparse.corpus import ReadReport, count_lines, read_corpus
 from opensearch_sparse.errors import SparseError
+from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.ingest import IngestError, create_index, ingest
+from opensearch_sparse.model_package import load_tokenizer
 from opensearch_sparse.pruning import Pruning
+from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.schema import SPARSE_KINDS, SparseIndex, SparseKind
 from opensearch_sparse.search import ensure_search_pipelines
 
@@ -144,7 +148,16 @@ def create(
     "--prune",
     default=None,
     metavar="TYPE:VALUE",
-    help="With --encode local: prune as the pipeline's processor would (e.g. max_ratio:0.1)",
+    help="With --encode local: prune as the pipeline's processor would (e.g. abs_value:0.4), "
+    "or contribution:T (keep a token if weight x its query IDF >= T; local only)",
+)
+@click.option(
+    "--idf",
+    "idf_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="contribution pruning: the IDF table searches will use [default: built from CORPUS, "
+    "as `idf build --index` will]",
 )
 @connection_options
 def ingest_cmd(
@@ -155,22 +168,30 @@ def ingest_cmd(
     on_error: str,
     batch_size: int,
     prune: str | None,
+    idf_path: Path | None,
     **conn: Any,
 ) -> None:
     """Stream a BEIR corpus.jsonl(.gz) into INDEX_NAME, idempotently (ids from the corpus)."""
+    rule = Pruning.parse(prune) if prune else None
+    if rule is not None and encode != "local":
+        raise click.UsageError("--prune needs --encode local (a pipeline prunes as set at create)")
+    if idf_path is not None and (rule is None or not rule.needs_query_weights):
+        raise click.UsageError("--idf is for --prune contribution:T only")
     client = connect(**conn)
     if not client.indices.exists(index=index_name):
         raise SparseError(
             f"index {index_name} does not exist", "create it with `opensearch-sparse index create`"
         )
     encoder = None
+    total = count_lines(corpus)
     if encode == "local":
         if model_path is None:
             raise SparseError("--encode local needs --model", "pass the exported zip: --model PATH")
         from opensearch_sparse.encoders import DocumentEncoder  # onnxruntime: only when used
 
-        encoder = DocumentEncoder(model_path, prune=Pruning.parse(prune) if prune else None)
-    total = count_lines(corpus)
+        if rule is not None and rule.needs_query_weights:
+            rule = rule.with_query_weights(_query_weights(model_path, corpus, idf_path, total))
+        encoder = DocumentEncoder(model_path, prune=rule)
     read = ReadReport()
     with output.progress("ingest", total) as advance:
         report = ingest(
@@ -205,3 +226,16 @@ def ingest_cmd(
             f"{report.sent - report.stored - len(report.failed)} missing)",
             "fix the lines named above, then rerun the same command: ingest is idempotent",
         )
+
+
+def _query_weights(model: Path, corpus: Path, idf_path: Path | None, total: int) -> np.ndarray:
+    """What ``contribution`` pruning weighs document tokens by: the IDF table given, or one
+    built from the corpus's own texts (what the index's table will hold once it is in)."""
+    tokenizer = load_tokenizer(model)
+    if idf_path is not None:
+        idf = IdfTable.load(idf_path)
+    else:
+        with output.progress("idf from corpus", total) as advance:
+            texts = (d.content for d in read_corpus(corpus, on_error="skip", report=ReadReport()))
+            idf = IdfTable.build(texts, tokenizer, on_progress=advance)
+    return QueryEncoder(tokenizer, idf).vocabulary_weights()

@@ -43,6 +43,41 @@ def test_invalid_prune_settings_are_refused_like_the_processor(spec: str) -> Non
         Pruning.parse(spec)
 
 
+def test_contribution_keeps_weight_times_query_weight_at_or_above_the_threshold() -> None:
+    query_weights = np.array([0.1, 2.0, 1.0, 3.0, 0.0], dtype=np.float32)
+    rule = Pruning.parse("contribution:1").with_query_weights(query_weights)
+    values = np.array([4.0, 2.0, 1.0, 0.5, 9.0], dtype=np.float32)
+    # contributions 0.4, 4, 1, 1.5, 0: the largest weight goes (a common token), a small one
+    # on a rare token stays, and a token queries never hold goes whatever its weight.
+    kept = rule.keep(values, np.arange(5))
+    assert kept.tolist() == [False, True, True, True, False]
+    with pytest.raises(PruneError, match="needs the IDF table queries use"):
+        rule.processor_fields()
+    with pytest.raises(PruneError):
+        Pruning.parse("contribution:-0.5")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prune", "contribution:1"], "--prune needs --encode local"),
+        (["--encode", "local", "--idf", "idf.json"], "--idf is for --prune contribution:T only"),
+        (["--encode", "local", "--prune", "top_k:5", "--idf", "x"], "--idf is for --prune"),
+    ],
+)
+def test_ingest_prune_and_idf_misuse_is_a_usage_error_before_any_request(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"_id": "1", "text": "x"}\n')
+    # Port 9 (discard) has no cluster: reaching it would be a connection error, not exit 2.
+    result = CliRunner().invoke(
+        cli, ["ingest", "idx", str(corpus), *args, "--url", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+
+
 def test_prune_processor_fields() -> None:
     fields = Pruning.parse("top_k:64").processor_fields()
     assert fields == {"prune_type": "top_k", "prune_ratio": 64}

@@ -89,3 +89,17 @@ def test_a_tokenizer_that_is_not_bert_uncased_is_left_to_itself(encoder: QueryEn
     query = QueryEncoder(cased, IdfTable({}))
     assert query.tokens("Paris Wing") == full(query, "Paris Wing")
     assert query.tokens("Paris Wing") != encoder.tokens("Paris Wing")
+
+
+def test_vocabulary_weights_are_the_weights_queries_give(shipped_model: Path) -> None:
+    tokenizer = load_tokenizer(shipped_model)
+    idf = IdfTable({"wing": 3.5, "the": 0.2, "huge": 99.0})
+    encoder = QueryEncoder(tokenizer, idf)
+    weights = encoder.vocabulary_weights()
+    assert weights.shape == (tokenizer.get_vocab_size(),)
+    for text in ("the wing", "huge wing flutter", "[CLS] stall"):
+        for token, weight in encoder.encode(text).weights.items():
+            assert weights[tokenizer.token_to_id(token)] == pytest.approx(weight), token
+    assert weights[tokenizer.token_to_id("huge")] == 64.0  # neural_sparse's cap
+    assert weights[tokenizer.token_to_id("flutter")] == 1.0  # unseen: the table's default
+    assert all(weights[tokenizer.token_to_id(t)] == 0 for t in SPECIAL)
