@@ -206,7 +206,7 @@ def fill_index(
             if vectors is not None and sparse is not None:
                 ids, weights = vectors.row(i)
                 if prune is not None:
-                    kept = prune.keep(weights)
+                    kept = prune.keep(weights, ids)
                     ids, weights = ids[kept], weights[kept]
                 postings += len(ids)
                 keys = (

@@ -98,16 +98,22 @@ def load_queries(data: Path, sets: list[str]) -> list[str]:
     return queries
 
 
-def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, list, Any]:
+def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, list, QueryEncoder]:
     """The BM25-only index, the sparse index (and the SEISMIC one when asked), filled from the
-    cached vectors; returns (index names, their facts, documents, tokenizer)."""
+    cached vectors; returns (index names, their facts, documents, the query encoder: IDF from
+    the documents, as ``idf build --index`` would, which ``contribution`` pruning weighs by)."""
     docs = read_docs(args.corpus, args.limit)
     vectors = encoded_corpus(docs, package, args.corpus)
     tokenizer = load_tokenizer(package.path)
     vocab = [""] * tokenizer.get_vocab_size()
     for token, index in tokenizer.get_vocab().items():
         vocab[index] = token
+    idf = IdfTable.build((d.content for d in docs), tokenizer)
+    stop_words = ENGLISH_STOP_WORDS if args.stop_words else frozenset()
+    encoder = QueryEncoder(tokenizer, idf, min_idf=args.min_idf, stop_words=stop_words)
     prune = Pruning.parse(args.prune) if args.prune else None
+    if prune is not None and prune.needs_query_weights:
+        prune = prune.with_query_weights(encoder.vocabulary_weights())
     stem = args.corpus.name.split(".")[0]
     tag = f"lat-{stem}-{len(docs)}-{package.sha256[:8]}"
     names = {"bm25": f"{tag}-bm25", "sparse": f"{tag}-sparse"}
@@ -143,7 +149,7 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
             prune=prune,
             reuse=args.reuse,
         )
-    return names, facts, docs, tokenizer
+    return names, facts, docs, encoder
 
 
 def modes_for(
@@ -316,10 +322,7 @@ def main() -> None:
     client = connect(args.url)
     with tempfile.TemporaryDirectory() as tmp:
         package = ModelPackage.open(resolve_zip(args.model, Path(tmp)))
-        names, facts, docs, tokenizer = build(client, args, package)
-    idf = IdfTable.build((d.content for d in docs), tokenizer)
-    stop_words = ENGLISH_STOP_WORDS if args.stop_words else frozenset()
-    encoder = QueryEncoder(tokenizer, idf, min_idf=args.min_idf, stop_words=stop_words)
+        names, facts, docs, encoder = build(client, args, package)
     replay = list(islice(cycle(load_queries(args.data, args.query_sets)), args.queries))
     encode_ms = []
     for text in replay:

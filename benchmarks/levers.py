@@ -1,16 +1,20 @@
 """Every cost lever of sparse search, for relevance and latency on one node: document pruning
-(the ``sparse_encoding`` processor's four prune types, applied to the same cached vectors), a
+(the ``sparse_encoding`` processor's four prune types and local encoding's ``contribution``,
+applied to the same cached vectors), a
 query-side token cap, dropping common query tokens (IDF at or below a floor, or the ``english``
 analyzer's stop words; latency also has the chosen setting with stop words), the two-phase
 search processor, and a SEISMIC ``sparse_vector`` index, beside BM25 (``english`` analyzer) on
 a BM25-only index.
 
 Relevance: NDCG@10 on each BEIR set under ``--data``; SEISMIC also gets recall@10 against exact
-search; two-phase gets how often its top 10 (ids and scores) equal exact search's. The chosen
-pruning is the one with the fewest tokens per document whose average NDCG@10 stays within 1% of
-unpruned (chosen on these sets; say so when quoting it); then the highest IDF floor that,
-searched on that pruning, keeps the same margin. Latency: the same levers, and the two choices
-together, on ``--corpus`` (default: the 64k Debian descriptions), modes interleaved in rounds.
+search; two-phase gets how often its top 10 (ids and scores) equal exact search's. Each index
+also gets the postings its queries' tokens hold, the work an exhaustive query walks. The chosen
+pruning (for ingest pipelines) is the processor type with the fewest tokens per document whose
+average NDCG@10 stays within 1% of unpruned (chosen on these sets; say so when quoting it); then
+the highest IDF floor that, searched on that pruning, keeps the same margin. The local choice
+is any type, ``contribution`` included, whose queries walk the fewest postings within the same
+1%. Latency: the same levers, both choices with the floor, on ``--corpus`` (default: the 64k
+Debian descriptions), modes interleaved in rounds.
 
     python benchmarks/levers.py                  # four dev sets + 64k latency
     python benchmarks/levers.py --sets cranfield --latency-limit 5000 --rounds 3
@@ -24,6 +28,7 @@ from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ranx import Qrels, Run, evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,6 +72,10 @@ PRUNES = (
     "abs_value:0.1",
     "abs_value:0.2",
     "abs_value:0.4",
+    "contribution:0.8",
+    "contribution:1",
+    "contribution:1.2",
+    "contribution:1.5",
 )
 CAPS = (4, 8, 16)
 MIN_IDFS = (0.5, 1.0, 2.0)
@@ -81,9 +90,11 @@ def searchers(
     tokenizer: Any,
     idf: IdfTable,
     chosen: tuple[str, float] | None = None,
+    chosen_local: str | None = None,
 ) -> dict:
     """Every (index, query-side setting) this benchmark compares, by name; ``chosen`` adds the
-    chosen pruned index searched with the chosen IDF floor."""
+    chosen pruned index searched with the chosen IDF floor, ``chosen_local`` the local choice's
+    index with the same floor."""
     full = QueryEncoder(tokenizer, idf)
     out = {
         "bm25": (SparseSearch(client, indices["bm25"], full), "bm25", False),
@@ -113,6 +124,12 @@ def searchers(
             "sparse",
             False,
         )
+        if chosen_local is not None:
+            out["chosen-local"] = (
+                SparseSearch(client, indices[chosen_local], both),
+                "sparse",
+                False,
+            )
     for name, index in indices.items():
         if name.startswith("prune "):
             out[name] = (SparseSearch(client, index, full), "sparse", False)
@@ -127,6 +144,11 @@ def relevance_set(
     tokenizer = load_tokenizer(package.path)
     vocab = _vocab(tokenizer)
     tag = _tag(folder, package)
+    idf = IdfTable.build((d.content for d in docs), tokenizer)
+    full = QueryEncoder(tokenizer, idf)
+    prunes = [_weighed(p, full) for p in prunes]
+    qrels = read_qrels(folder)
+    queries = {q: t for q, t in read_queries(folder).items() if q in qrels}
     indices = {"bm25": f"{tag}-bm25", "exact": f"{tag}-exact", "seismic": f"{tag}-seismic"}
     sizes = {
         "bm25": fill_index(client, indices["bm25"], docs, None, vocab),
@@ -136,14 +158,13 @@ def relevance_set(
             client, f"{tag}-nosource", docs, vectors, vocab, sparse=SparseIndex(store_source=False)
         ),
     }
+    sizes["exact"]["postings_per_query"] = postings_per_query(vectors, None, full, queries)
     for prune in prunes:
         name = f"prune {prune.label}"
         indices[name] = _pruned_index(tag, prune)
         sizes[name] = fill_index(client, indices[name], docs, vectors, vocab, prune=prune)
+        sizes[name]["postings_per_query"] = postings_per_query(vectors, prune, full, queries)
     print(f"{folder.name}: {len(sizes)} indices built", flush=True)
-    idf = IdfTable.build((d.content for d in docs), tokenizer)
-    qrels = read_qrels(folder)
-    queries = {q: t for q, t in read_queries(folder).items() if q in qrels}
     ndcg: dict[str, float] = {}
     raw: dict[str, dict[str, list[tuple[str, float]]]] = {}
     for name, (searcher, mode, two_phase) in searchers(client, indices, tokenizer, idf).items():
@@ -157,6 +178,35 @@ def relevance_set(
         "seismic_recall@10": recall(raw["sparse"], raw["seismic"]),
         "two_phase": _two_phase(raw["sparse"], raw["two-phase"]),
     }
+
+
+def _weighed(prune: Pruning, encoder: QueryEncoder) -> Pruning:
+    """``prune`` ready to apply: ``contribution`` gets the query weights of this collection."""
+    return (
+        prune.with_query_weights(encoder.vocabulary_weights())
+        if prune.needs_query_weights
+        else prune
+    )
+
+
+def postings_per_query(
+    vectors: Any, prune: Pruning | None, encoder: QueryEncoder, queries: dict[str, str]
+) -> float:
+    """Postings of the queries' tokens in the index ``vectors`` pruned by ``prune`` make, on
+    average: what an exhaustive disjunction walks (dynamic pruning skips some of them)."""
+    ids, weights = vectors.ids, vectors.weights
+    if prune is not None:
+        keep = np.zeros(len(ids), dtype=bool)
+        for i in range(len(vectors)):
+            a, b = vectors.indptr[i], vectors.indptr[i + 1]
+            keep[a:b] = prune.keep(weights[a:b], ids[a:b])
+        ids = ids[keep]
+    df = np.bincount(ids, minlength=encoder.tokenizer.get_vocab_size())
+    vocab = encoder.tokenizer.get_vocab()
+    walked = [
+        sum(int(df[vocab[t]]) for t in encoder.encode(text).weights) for text in queries.values()
+    ]
+    return sum(walked) / max(len(walked), 1)
 
 
 def chosen_ndcg(
@@ -240,32 +290,47 @@ def choose_min_idf(
 
 
 def choose_pruning(results: dict[str, Any], prunes: list[Pruning]) -> dict[str, Any]:
-    """The setting with the fewest tokens per document whose average NDCG@10 is within 1%."""
+    """Among settings whose average NDCG@10 is within 1%: the processor type with the fewest
+    tokens per document (``chosen``, for pipelines), and any type whose queries walk the fewest
+    postings relative to exact search's (``chosen_local``)."""
     sets = list(results)
     base = _average(results, "sparse")
     rows = []
     for prune in prunes:
         name = f"prune {prune.label}"
-        avg = _average(results, name)
-        tokens = sum(results[s]["indices"][name]["tokens_per_doc"] for s in sets) / len(sets)
-        rows.append((name, avg, tokens))
+        facts = [results[s]["indices"] for s in sets]
+        tokens = sum(f[name]["tokens_per_doc"] for f in facts) / len(sets)
+        walked = sum(
+            f[name]["postings_per_query"] / f["exact"]["postings_per_query"] for f in facts
+        )
+        rows.append((name, _average(results, name), tokens, walked / len(sets), prune))
     ok = [r for r in rows if r[1] >= WITHIN * base]
-    best = min(ok, key=lambda r: r[2]) if ok else None
+    best = min((r for r in ok if not r[4].needs_query_weights), key=lambda r: r[2], default=None)
+    local = min(ok, key=lambda r: r[3], default=None)
     return {
         "unpruned_ndcg@10": base,
         "chosen": best[0] if best else None,
         "chosen_ndcg@10": best[1] if best else None,
         "chosen_tokens_per_doc": best[2] if best else None,
+        "chosen_local": local[0] if local else None,
+        "chosen_local_ndcg@10": local[1] if local else None,
+        "chosen_local_postings_vs_exact": local[3] if local else None,
     }
 
 
 def latency(
-    client: Any, args: Any, package: ModelPackage, chosen: Pruning | None, floor: float
+    client: Any,
+    args: Any,
+    package: ModelPackage,
+    chosen: Pruning | None,
+    floor: float,
+    chosen_local: Pruning | None = None,
 ) -> dict[str, Any]:
     docs = read_docs(args.corpus, args.latency_limit)
     vectors = encoded_corpus(docs, package, args.corpus)
     tokenizer = load_tokenizer(package.path)
     vocab = _vocab(tokenizer)
+    idf = IdfTable.build((d.content for d in docs), tokenizer)
     stem = args.corpus.name.split(".")[0]
     tag = f"lev-{stem}-{len(docs)}-{package.sha256[:8]}"
     indices = {"bm25": f"{tag}-bm25", "exact": f"{tag}-exact", "seismic": f"{tag}-seismic"}
@@ -288,10 +353,21 @@ def latency(
             prune=chosen,
             sparse=SparseIndex(store_source=False),
         )
-    idf = IdfTable.build((d.content for d in docs), tokenizer)
+    local = None
+    if chosen_local is not None and chosen_local != chosen:
+        local = f"prune {chosen_local.label}"
+        indices[local] = f"{tag}-pruned-local"
+        sizes[local] = fill_index(
+            client,
+            indices[local],
+            docs,
+            vectors,
+            vocab,
+            prune=_weighed(chosen_local, QueryEncoder(tokenizer, idf)),
+        )
     both = (f"prune {chosen.label}" if chosen else "exact", floor)
     modes: dict[str, Mode] = {}
-    pairs = searchers(client, indices, tokenizer, idf, chosen=both)
+    pairs = searchers(client, indices, tokenizer, idf, chosen=both, chosen_local=local)
     for name, (searcher, mode, two_phase) in pairs.items():
         modes[name] = _mode(searcher, mode, two_phase, args.k)
     replay = list(islice(cycle(_queries(args.data, args.sets)), args.queries))
@@ -365,7 +441,16 @@ def main() -> None:
             )
             for name in args.sets
         }
-        lat = latency(client, args, package, chosen, choice["min_idf"])
+        local = (
+            Pruning.parse(choice["chosen_local"].split(" ", 1)[1])
+            if choice["chosen_local"]
+            else None
+        )
+        choice["local_together_ndcg@10"] = {
+            name: chosen_ndcg(client, args.data / name, package, local, choice["min_idf"])
+            for name in args.sets
+        }
+        lat = latency(client, args, package, chosen, choice["min_idf"], local)
     markdown = render(relevance, choice, lat, args, package) + rel_load.markdown()
     args.out.mkdir(parents=True, exist_ok=True)
     plot(relevance, lat, args.out / "levers.png")
@@ -405,11 +490,15 @@ def render(
             else None
         )
         rel = avg / (sum(base.values()) / len(sets))
-        rows.append([name, *values, avg, f"{rel:.3f}", f"{tokens:.0f}" if tokens else ""])
+        walked = _walked(relevance, sets, index_name or ("exact" if name == "sparse" else None))
+        rows.append([name, *values, avg, f"{rel:.3f}", f"{tokens:.0f}" if tokens else "", walked])
     md = (
         f"# Cost levers ({package.name} {package.sha256[:12]})\n\n"
         "## NDCG@10 on the dev sets (same node, vectors encoded once)\n\n"
-        + markdown_table(["setting", *sets, "average", "/ unpruned", "tokens/doc"], rows)
+        + markdown_table(
+            ["setting", *sets, "average", "/ unpruned", "tokens/doc", "postings/query vs exact"],
+            rows,
+        )
     )
     md += (
         f"\nChosen pruning (fewest tokens with average NDCG@10 >= {WITHIN:.2f} x unpruned, "
@@ -422,6 +511,15 @@ def render(
     md += (
         "Both together: NDCG@10 "
         + ", ".join(f"{s} {v:.3f}" for s, v in together.items())
+        + f"; average {avg:.3f} ({avg / (sum(base.values()) / len(sets)):.3f} x unpruned).\n"
+    )
+    local = choice["local_together_ndcg@10"]
+    avg = sum(local.values()) / len(local)
+    md += (
+        f"Local-encoding choice (any type, fewest postings per query with average NDCG@10 >= "
+        f"{WITHIN:.2f} x unpruned, on these sets): **{choice['chosen_local']}**; with the same "
+        "IDF floor (latency mode `chosen-local`): NDCG@10 "
+        + ", ".join(f"{s} {v:.3f}" for s, v in local.items())
         + f"; average {avg:.3f} ({avg / (sum(base.values()) / len(sets)):.3f} x unpruned).\n"
     )
     stopped = choice["with_stop_words_ndcg@10"]
@@ -503,6 +601,15 @@ def render(
     md += lat["load"].markdown()
     md += f"\nDefault query cap: {MAX_QUERY_TOKENS} tokens; BM25 uses the english analyzer.\n"
     return md
+
+
+def _walked(relevance: dict[str, Any], sets: list[str], index: str | None) -> str:
+    """Postings per query on ``index`` relative to exact search's, averaged over the sets."""
+    if index is None:
+        return ""
+    facts = [relevance[s]["indices"] for s in sets]
+    ratios = [f[index]["postings_per_query"] / f["exact"]["postings_per_query"] for f in facts]
+    return f"{sum(ratios) / len(ratios):.2f}"
 
 
 def plot(relevance: dict[str, Any], lat: dict[str, Any], path: Path) -> None:

@@ -233,6 +233,7 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
             "--prunes",
             "max_ratio:0.1",
             "top_k:16",
+            "contribution:1",
             "--corpus",
             str(FIXTURES / "dbpedia-mini"),
             "--latency-limit",
@@ -262,6 +263,19 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     assert 0.0 <= rel["seismic_recall@10"] <= 1.0
     assert rel["indices"]["prune top_k:16"]["tokens_per_doc"] <= 16
     assert rel["indices"]["exact"]["tokens_per_doc"] > 16
+    walked = {
+        n: f["postings_per_query"] for n, f in rel["indices"].items() if "postings_per_query" in f
+    }
+    assert 0 < walked["prune contribution:1.0"] < walked["exact"]
+    assert walked["prune top_k:16"] < walked["exact"]
+    choice = report["pruning_choice"]
+    # Pipelines get a processor type; the local choice may be any pruning.
+    assert choice["chosen"] in ("prune max_ratio:0.1", "prune top_k:16", None)
+    local = ("prune max_ratio:0.1", "prune top_k:16", "prune contribution:1.0")
+    assert choice["chosen_local"] in (*local, None)
+    # Every pruning the pipeline choice could take is a candidate for the local one too.
+    assert choice["chosen"] is None or choice["chosen_local"] is not None
+    assert 0.0 < choice["local_together_ndcg@10"]["dbpedia-mini"] <= 1.0
     assert report["latency"]["results"]["1"]["sparse"]["rounds"]
     # The chosen pruning and IDF floor are measured together.
     assert report["latency"]["results"]["1"]["chosen"]["rounds"]
