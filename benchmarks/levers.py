@@ -125,8 +125,10 @@ def searchers(
             False,
         )
         if chosen_local is not None:
-            out["chosen-local"] = (
-                SparseSearch(client, indices[chosen_local], both),
+            local = indices[chosen_local]
+            out["chosen-local"] = (SparseSearch(client, local, both), "sparse", False)
+            out["chosen-local+stop-words"] = (
+                SparseSearch(client, local, all_three),
                 "sparse",
                 False,
             )
@@ -446,10 +448,14 @@ def main() -> None:
             if choice["chosen_local"]
             else None
         )
-        choice["local_together_ndcg@10"] = {
-            name: chosen_ndcg(client, args.data / name, package, local, choice["min_idf"])
-            for name in args.sets
-        }
+        for key, stop in (
+            ("local_together", frozenset()),
+            ("local_with_stop_words", ENGLISH_STOP_WORDS),
+        ):
+            choice[f"{key}_ndcg@10"] = {
+                name: chosen_ndcg(client, args.data / name, package, local, choice["min_idf"], stop)
+                for name in args.sets
+            }
         lat = latency(client, args, package, chosen, choice["min_idf"], local)
     markdown = render(relevance, choice, lat, args, package) + rel_load.markdown()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -506,29 +512,29 @@ def render(
         f"the same margin on top of that pruning): **{choice['min_idf']:g}**. Latency mode "
         "`chosen` uses both.\n"
     )
-    together = choice["together_ndcg@10"]
-    avg = sum(together.values()) / len(together)
-    md += (
-        "Both together: NDCG@10 "
-        + ", ".join(f"{s} {v:.3f}" for s, v in together.items())
-        + f"; average {avg:.3f} ({avg / (sum(base.values()) / len(sets)):.3f} x unpruned).\n"
+    unpruned = sum(base.values()) / len(sets)
+
+    def line(key: str, what: str) -> str:
+        values = choice[key]
+        avg = sum(values.values()) / len(values)
+        per_set = ", ".join(f"{s} {v:.3f}" for s, v in values.items())
+        return f"{what}: NDCG@10 {per_set}; average {avg:.3f} ({avg / unpruned:.3f} x unpruned).\n"
+
+    md += line("together_ndcg@10", "Both together")
+    md += line(
+        "with_stop_words_ndcg@10",
+        "With the english stop words dropped from the queries as well (latency mode "
+        "`chosen+stop-words`)",
     )
-    local = choice["local_together_ndcg@10"]
-    avg = sum(local.values()) / len(local)
-    md += (
+    md += line(
+        "local_together_ndcg@10",
         f"Local-encoding choice (any type, fewest postings per query with average NDCG@10 >= "
         f"{WITHIN:.2f} x unpruned, on these sets): **{choice['chosen_local']}**; with the same "
-        "IDF floor (latency mode `chosen-local`): NDCG@10 "
-        + ", ".join(f"{s} {v:.3f}" for s, v in local.items())
-        + f"; average {avg:.3f} ({avg / (sum(base.values()) / len(sets)):.3f} x unpruned).\n"
+        "IDF floor (latency mode `chosen-local`)",
     )
-    stopped = choice["with_stop_words_ndcg@10"]
-    avg = sum(stopped.values()) / len(stopped)
-    md += (
-        "With the english stop words dropped from the queries as well (latency mode "
-        "`chosen+stop-words`): NDCG@10 "
-        + ", ".join(f"{s} {v:.3f}" for s, v in stopped.items())
-        + f"; average {avg:.3f} ({avg / (sum(base.values()) / len(sets)):.3f} x unpruned).\n"
+    md += line(
+        "local_with_stop_words_ndcg@10",
+        "The local choice with the stop words dropped as well (`chosen-local+stop-words`)",
     )
     size_rows = []
     for s in sets:

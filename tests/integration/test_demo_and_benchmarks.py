@@ -276,6 +276,9 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     # Every pruning the pipeline choice could take is a candidate for the local one too.
     assert choice["chosen"] is None or choice["chosen_local"] is not None
     assert 0.0 < choice["local_together_ndcg@10"]["dbpedia-mini"] <= 1.0
+    assert 0.0 < choice["local_with_stop_words_ndcg@10"]["dbpedia-mini"] <= 1.0
+    if choice["chosen_local"] != choice["chosen"]:  # its own index, measured beside the rest
+        assert report["latency"]["results"]["1"]["chosen-local+stop-words"]["rounds"]
     assert report["latency"]["results"]["1"]["sparse"]["rounds"]
     # The chosen pruning and IDF floor are measured together.
     assert report["latency"]["results"]["1"]["chosen"]["rounds"]
