@@ -94,7 +94,7 @@ class Pruning:
                 f"{self.label} needs the IDF table queries use, which the ingest pipeline's "
                 "processor does not have",
                 "encode locally: `ingest NAME CORPUS --encode local --model ZIP "
-                f"--prune {self.label} --idf IDF.json`",
+                f"--prune {self.label}`",
             )
         return {"prune_type": self.type, "prune_ratio": self.ratio}
 
