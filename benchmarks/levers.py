@@ -1,10 +1,9 @@
 """Every cost lever of sparse search, for relevance and latency on one node: document pruning
 (the ``sparse_encoding`` processor's four prune types and local encoding's ``contribution``,
-applied to the same cached vectors), a
-query-side token cap, dropping common query tokens (IDF at or below a floor, or the ``english``
-analyzer's stop words; latency also has the chosen setting with stop words), the two-phase
-search processor, and a SEISMIC ``sparse_vector`` index, beside BM25 (``english`` analyzer) on
-a BM25-only index.
+applied to the same cached vectors), a query-side token cap, dropping common query tokens (IDF
+at or below a floor, or the ``english`` analyzer's stop words; latency also has the chosen
+settings with stop words), the two-phase search processor, and a SEISMIC ``sparse_vector``
+index, beside BM25 (``english`` analyzer) on a BM25-only index.
 
 Relevance: NDCG@10 on each BEIR set under ``--data``; SEISMIC also gets recall@10 against exact
 search; two-phase gets how often its top 10 (ids and scores) equal exact search's. Each index
@@ -194,8 +193,9 @@ def _weighed(prune: Pruning, encoder: QueryEncoder) -> Pruning:
 def postings_per_query(
     vectors: Any, prune: Pruning | None, encoder: QueryEncoder, queries: dict[str, str]
 ) -> float:
-    """Postings of the queries' tokens in the index ``vectors`` pruned by ``prune`` make, on
-    average: what an exhaustive disjunction walks (dynamic pruning skips some of them)."""
+    """How many postings a query's tokens hold, on average, in an index of ``vectors`` pruned
+    by ``prune``: what an exhaustive disjunction walks. Lucene's dynamic pruning skips part of
+    it, most of all in common tokens' lists, so it overstates what pruning those saves."""
     ids, weights = vectors.ids, vectors.weights
     if prune is not None:
         keep = np.zeros(len(ids), dtype=bool)
