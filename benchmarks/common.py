@@ -28,6 +28,7 @@ from opensearch_sparse.ingest import create_index, ingest
 from opensearch_sparse.mlcommons import MLCommons
 from opensearch_sparse.model_package import ModelPackage
 from opensearch_sparse.pruning import Pruning
+from opensearch_sparse.query_encoder import QueryEncoder
 from opensearch_sparse.schema import (
     EXACT,
     SPARSE_FIELD,
@@ -170,6 +171,16 @@ def graded_run(
 
 
 # --- indices filled from cached vectors ------------------------------------------------------
+
+
+def weighed(prune: Pruning, encoder: QueryEncoder) -> Pruning:
+    """``prune`` ready to apply: ``contribution`` gets the weights ``encoder``'s queries give
+    (the collection's own IDF); the processor's types need nothing."""
+    return (
+        prune.with_query_weights(encoder.vocabulary_weights())
+        if prune.needs_query_weights
+        else prune
+    )
 
 
 def fill_index(

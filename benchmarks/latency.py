@@ -42,6 +42,7 @@ from common import (
     recall,
     shard_clock,
     tie_aware_recall,
+    weighed,
     write_report,
 )
 from encoded import encoded_corpus, read_docs
@@ -111,9 +112,7 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
     idf = IdfTable.build((d.content for d in docs), tokenizer)
     stop_words = ENGLISH_STOP_WORDS if args.stop_words else frozenset()
     encoder = QueryEncoder(tokenizer, idf, min_idf=args.min_idf, stop_words=stop_words)
-    prune = Pruning.parse(args.prune) if args.prune else None
-    if prune is not None and prune.needs_query_weights:
-        prune = prune.with_query_weights(encoder.vocabulary_weights())
+    prune = weighed(Pruning.parse(args.prune), encoder) if args.prune else None
     stem = args.corpus.name.split(".")[0]
     tag = f"lat-{stem}-{len(docs)}-{package.sha256[:8]}"
     names = {"bm25": f"{tag}-bm25", "sparse": f"{tag}-sparse"}

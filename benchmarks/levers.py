@@ -44,6 +44,7 @@ from common import (
     markdown_table,
     model_facts,
     recall,
+    weighed,
     write_report,
 )
 from encoded import encoded_corpus, read_docs
@@ -147,7 +148,7 @@ def relevance_set(
     tag = _tag(folder, package)
     idf = IdfTable.build((d.content for d in docs), tokenizer)
     full = QueryEncoder(tokenizer, idf)
-    prunes = [_weighed(p, full) for p in prunes]
+    prunes = [weighed(p, full) for p in prunes]
     qrels = read_qrels(folder)
     queries = {q: t for q, t in read_queries(folder).items() if q in qrels}
     indices = {"bm25": f"{tag}-bm25", "exact": f"{tag}-exact", "seismic": f"{tag}-seismic"}
@@ -179,15 +180,6 @@ def relevance_set(
         "seismic_recall@10": recall(raw["sparse"], raw["seismic"]),
         "two_phase": _two_phase(raw["sparse"], raw["two-phase"]),
     }
-
-
-def _weighed(prune: Pruning, encoder: QueryEncoder) -> Pruning:
-    """``prune`` ready to apply: ``contribution`` gets the query weights of this collection."""
-    return (
-        prune.with_query_weights(encoder.vocabulary_weights())
-        if prune.needs_query_weights
-        else prune
-    )
 
 
 def postings_per_query(
@@ -365,7 +357,7 @@ def latency(
             docs,
             vectors,
             vocab,
-            prune=_weighed(chosen_local, QueryEncoder(tokenizer, idf)),
+            prune=weighed(chosen_local, QueryEncoder(tokenizer, idf)),
         )
     both = (f"prune {chosen.label}" if chosen else "exact", floor)
     modes: dict[str, Mode] = {}
