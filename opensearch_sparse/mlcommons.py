@@ -115,6 +115,21 @@ def unless_busy(request: Callable[[], T], progress: Status, pause_s: float) -> T
         return None
 
 
+def patiently(request: Callable[[], T], deadline: float, progress: Status, pause_s: float) -> T:
+    """``request()``, asked again while the node answers that it is busy, until ``deadline``.
+
+    For the requests a command cannot go on without (the model's existence check before a
+    deploy, the undeploy before a delete): one transient 429 there used to end the command
+    although the node recovered seconds later (CI, once). Past ``deadline`` the last answer,
+    the server's error included, is the caller's.
+    """
+    while time.monotonic() < deadline:
+        answer = unless_busy(request, progress, pause_s)
+        if answer is not None:
+            return answer
+    return request()
+
+
 class ModelDeployError(SparseError):
     """ml-commons reported a failed deploy (its message is carried verbatim)."""
 
@@ -284,10 +299,11 @@ class MLCommons:
         Always asks the server, even when the model document says DEPLOYED: after a node
         restart that state can be stale.
         """
-        self.get(model_id)
-        task_id = self._start_deploy(model_id)
-        deadline = time.monotonic() + timeout_s
         started = time.monotonic()
+        deadline = started + timeout_s
+        pause = 5 * self.poll_interval_s
+        patiently(lambda: self.get(model_id), deadline, progress, pause)
+        task_id = self._start_deploy(model_id, deadline, progress)
         refetches = redeploys = 0
         while time.monotonic() < deadline:
             task = unless_busy(
@@ -314,7 +330,7 @@ class MLCommons:
                         "read the node log (`opensearch-sparse cluster logs`), then deploy again",
                     )
                 progress(f"another deploy left the model {state}; deploying again")
-                task_id = self._start_deploy(model_id)
+                task_id = self._start_deploy(model_id, deadline, progress)
                 continue
             if outcome == "refetch":
                 refetches += 1
@@ -326,7 +342,7 @@ class MLCommons:
                         "the zip again",
                     )
                 progress("a node rebuilt the model onto a stale download; deploying again")
-                task_id = self._start_deploy(model_id)
+                task_id = self._start_deploy(model_id, deadline, progress)
                 continue
             if outcome == "again":
                 # Another deploy of this model was in flight (ml-commons redeploys models by
@@ -334,7 +350,7 @@ class MLCommons:
                 # a node that already serves the model answers at once.
                 progress("another deploy of this model is running; waiting for it")
                 time.sleep(5 * self.poll_interval_s)
-                task_id = self._start_deploy(model_id)
+                task_id = self._start_deploy(model_id, deadline, progress)
                 continue
             if outcome == "failed":
                 raise ModelDeployError(
@@ -395,9 +411,13 @@ class MLCommons:
             time.sleep(self.poll_interval_s)
         return state
 
-    def _start_deploy(self, model_id: str) -> str:
+    def _start_deploy(self, model_id: str, deadline: float, progress: Status) -> str:
+        pause = 5 * self.poll_interval_s
         try:
-            return str(self.ml.deploy_model(model_id=model_id)["task_id"])
+            answer = patiently(
+                partial(self.ml.deploy_model, model_id=model_id), deadline, progress, pause
+            )
+            return str(answer["task_id"])
         except TransportError as exc:
             raise ModelDeployError(
                 f"deploy of {model_id} was refused: {server_reason(exc)}",
@@ -445,11 +465,14 @@ class MLCommons:
         self.get(model_id)
         self.ml.undeploy_model(model_id=model_id)
 
-    def delete(self, model_id: str) -> None:
-        """Undeploy when needed, then delete."""
-        if self.get(model_id).state in ("DEPLOYED", "PARTIALLY_DEPLOYED", "DEPLOYING"):
-            self.ml.undeploy_model(model_id=model_id)
-        self.ml.delete_model(model_id=model_id)
+    def delete(self, model_id: str, *, timeout_s: float = 60.0, progress: Status = quiet) -> None:
+        """Undeploy when needed, then delete; a busy node is asked again until ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        pause = 5 * self.poll_interval_s
+        info = patiently(lambda: self.get(model_id), deadline, progress, pause)
+        if info.state in ("DEPLOYED", "PARTIALLY_DEPLOYED", "DEPLOYING"):
+            patiently(partial(self.ml.undeploy_model, model_id=model_id), deadline, progress, pause)
+        patiently(partial(self.ml.delete_model, model_id=model_id), deadline, progress, pause)
 
 
 def _state(hit: dict[str, Any]) -> str:

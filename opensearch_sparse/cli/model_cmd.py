@@ -136,5 +136,6 @@ def undeploy(model_id: str, **conn: Any) -> None:
 @connection_options
 def delete(model_id: str, **conn: Any) -> None:
     """Undeploy if needed, then delete the model."""
-    MLCommons(connect(**conn)).delete(model_id)
+    with output.spinner(f"deleting {model_id}") as progress:
+        MLCommons(connect(**conn)).delete(model_id, progress=progress)
     output.info(f"deleted {model_id}")

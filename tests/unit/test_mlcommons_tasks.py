@@ -6,11 +6,12 @@ poll, which is waited out."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from opensearchpy.exceptions import TransportError
 
-from opensearch_sparse.mlcommons import deploy_outcome, unless_busy
+from opensearch_sparse.mlcommons import deploy_outcome, patiently, unless_busy
 
 DUPLICATE = "Duplicate deploy model task"
 CONFLICT = (
@@ -119,3 +120,31 @@ def test_a_refusal_that_waiting_cannot_fix_is_raised() -> None:
 
     with pytest.raises(TransportError):
         unless_busy(refused, lambda _: None, 0.0)
+
+
+def test_a_request_the_command_needs_is_asked_again_until_the_node_answers() -> None:
+    said: list[str] = []
+    answers = iter([BREAKER, BREAKER, {"model_state": "DEPLOYED"}])
+
+    def busy_twice() -> dict[str, str]:
+        answer = next(answers)
+        if answer is BREAKER:
+            raise TransportError(429, "circuit_breaking_exception", BREAKER)
+        return answer
+
+    deadline = time.monotonic() + 60
+    assert patiently(busy_twice, deadline, said.append, 0.0) == {"model_state": "DEPLOYED"}
+    assert len(said) == 2
+
+
+def test_past_the_deadline_the_servers_busy_answer_is_the_callers() -> None:
+    calls: list[int] = []
+
+    def always_busy() -> None:
+        calls.append(1)
+        raise TransportError(429, "circuit_breaking_exception", BREAKER)
+
+    with pytest.raises(TransportError) as raised:
+        patiently(always_busy, time.monotonic() + 0.05, lambda _: None, 0.01)
+    assert raised.value.status_code == 429
+    assert len(calls) >= 2
