@@ -15,9 +15,11 @@ import ipaddress
 import socket
 import ssl
 import stat
+import time
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from opensearchpy import OpenSearch
@@ -327,6 +329,34 @@ TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 def is_transient(exc: TransportError) -> bool:
     """Whether asking the same thing again later may succeed (see ``TRANSIENT_STATUS``)."""
     return exc.status_code in TRANSIENT_STATUS
+
+
+T = TypeVar("T")
+
+
+def ask_again_when_busy(
+    request: Callable[[], T],
+    pauses: Iterable[float],
+    on_busy: Callable[[TransportError], None] = lambda _: None,
+) -> T:
+    """``request()``, asked again after each of ``pauses`` while the node refuses it as busy
+    (``is_transient``); once the pauses run out, the next answer, an error included, is the
+    caller's. Any other error is raised at once.
+
+    A 1 GB node trips its real-memory circuit breaker for a moment under load (CI saw it at
+    search and at a deploy's first request); the same request a little later succeeds. Search
+    waits fractions of a second, ml-commons commands up to their deadline: only the pauses
+    differ.
+    """
+    for pause in pauses:
+        try:
+            return request()
+        except TransportError as exc:
+            if not is_transient(exc):
+                raise
+            on_busy(exc)
+        time.sleep(pause)
+    return request()
 
 
 def server_reason(exc: TransportError) -> str:

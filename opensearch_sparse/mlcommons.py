@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -20,7 +20,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from opensearch_sparse import config
-from opensearch_sparse.client import is_transient, server_reason
+from opensearch_sparse.client import ask_again_when_busy, is_transient, server_reason
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.model_package import ModelPackage
 from opensearch_sparse.progress import Status, quiet
@@ -123,11 +123,16 @@ def patiently(request: Callable[[], T], deadline: float, progress: Status, pause
     although the node recovered seconds later (CI, once). Past ``deadline`` the last answer,
     the server's error included, is the caller's.
     """
-    while time.monotonic() < deadline:
-        answer = unless_busy(request, progress, pause_s)
-        if answer is not None:
-            return answer
-    return request()
+
+    def until_deadline() -> Iterator[float]:
+        while time.monotonic() < deadline:
+            yield pause_s
+
+    return ask_again_when_busy(
+        request,
+        until_deadline(),
+        lambda exc: progress(f"the node is busy ({server_reason(exc)}); asking again"),
+    )
 
 
 class ModelDeployError(SparseError):

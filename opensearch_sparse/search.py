@@ -11,12 +11,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
-from opensearch_sparse.client import is_transient, server_reason
+from opensearch_sparse.client import ask_again_when_busy, server_reason
 from opensearch_sparse.config import SEARCH_RETRY_PAUSES_S
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.query_encoder import EncodedQuery, QueryEncoder
@@ -286,17 +287,10 @@ class SparseSearch:
     def _send(self, body: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """One search, asked again after a busy or restarting node's refusal (see
         ``SEARCH_RETRY_PAUSES_S``); any other error, or the last refusal, is raised."""
-        for pause in SEARCH_RETRY_PAUSES_S:
-            try:
-                return self._search_once(body, params)
-            except TransportError as exc:
-                if not is_transient(exc):
-                    raise
-                time.sleep(pause)
-        return self._search_once(body, params)
-
-    def _search_once(self, body: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        response: dict[str, Any] = self.client.search(index=self.index, body=body, params=params)
+        response: dict[str, Any] = ask_again_when_busy(
+            partial(self.client.search, index=self.index, body=body, params=params),
+            SEARCH_RETRY_PAUSES_S,
+        )
         return response
 
     def _request(
