@@ -94,6 +94,32 @@ def recorded_pid(state_path: Path, folder: Path, what: str) -> int | None:
     return identity.pid
 
 
+def spawn_service(
+    argv: list[str],
+    cwd: Path,
+    console_path: Path,
+    owner: tuple[int, int] | None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running service (the node, its nginx front) in a session of its own, so
+    stopping it can end the whole process group; its output is appended to ``console_path``;
+    as ``owner`` (uid, gid) when the CLI runs as root, with no supplementary groups of root's.
+    """
+    with console_path.open("ab") as console:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=owner[0] if owner else None,
+            group=owner[1] if owner else None,
+            extra_groups=[] if owner else None,
+        )
+
+
 class LocalCluster:
     """One local OpenSearch node with ml-commons, neural-search, k-NN and job-scheduler."""
 
@@ -218,25 +244,11 @@ class LocalCluster:
 
     def _spawn(self, dist: Path, java: JavaHome) -> None:
         env = self.node_env(java)
-        owner = install.service_user()
         self.console_path.parent.mkdir(parents=True, exist_ok=True)
-        console = self.console_path.open("ab")
-        try:
-            # 3.x loads its java agent by a path relative to the working directory.
-            proc = subprocess.Popen(
-                [str(dist / "bin" / "opensearch")],
-                cwd=dist,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                user=owner[0] if owner else None,
-                group=owner[1] if owner else None,
-                extra_groups=[] if owner else None,
-            )
-        finally:
-            console.close()
+        # 3.x loads its java agent by a path relative to the working directory.
+        proc = spawn_service(
+            [str(dist / "bin" / "opensearch")], dist, self.console_path, install.service_user(), env
+        )
         state = {
             **ProcessIdentity.of(proc.pid).to_state(),
             "port": self.config.port,

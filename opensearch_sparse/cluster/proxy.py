@@ -30,7 +30,7 @@ import requests
 from opensearch_sparse import config
 from opensearch_sparse.cluster.identity import ProcessIdentity
 from opensearch_sparse.cluster.pki import Pki, write_private
-from opensearch_sparse.cluster.process import pid_alive, recorded_pid
+from opensearch_sparse.cluster.process import pid_alive, recorded_pid, spawn_service
 from opensearch_sparse.cluster.roles import nginx_access_map
 from opensearch_sparse.errors import SparseError
 from opensearch_sparse.progress import Status, quiet
@@ -271,29 +271,10 @@ class NginxProxy:
         process group); as ``owner`` when the CLI runs as root. The handle is what
         ``wait_ready`` watches: the parent's own view of its child needs no guessing."""
         self._log_marks = self._log_sizes()
-        console = self.console_log.open("ab")
-        try:
-            proc = subprocess.Popen(
-                [
-                    str(nginx),
-                    "-p",
-                    str(self.folder),
-                    "-c",
-                    str(self.conf_path),
-                    "-e",
-                    str(self.error_log),
-                ],
-                cwd=self.folder,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                user=owner[0] if owner else None,
-                group=owner[1] if owner else None,
-                extra_groups=[] if owner else None,
-            )
-        finally:
-            console.close()
+        argv = [str(nginx), "-p", str(self.folder), "-c", str(self.conf_path)]
+        proc = spawn_service(
+            [*argv, "-e", str(self.error_log)], self.folder, self.console_log, owner
+        )
         self.state_path.write_text(json.dumps(ProcessIdentity.of(proc.pid).to_state()))
         return proc
 
