@@ -21,6 +21,7 @@ Debian descriptions), modes interleaved in rounds.
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from itertools import cycle, islice
@@ -146,7 +147,7 @@ def relevance_set(
     tokenizer = load_tokenizer(package.path)
     vocab = _vocab(tokenizer)
     tag = _tag(folder, package)
-    idf = IdfTable.build((d.content for d in docs), tokenizer)
+    idf = _set_idf(folder, package.path)
     full = QueryEncoder(tokenizer, idf)
     prunes = [weighed(p, full) for p in prunes]
     qrels = read_qrels(folder)
@@ -215,12 +216,20 @@ def chosen_ndcg(
     the queries), on the indices ``relevance_set`` built for ``folder``."""
     tag = _tag(folder, package)
     tokenizer = load_tokenizer(package.path)
-    idf = IdfTable.build((d.content for d in read_docs(folder, None)), tokenizer)
-    encoder = QueryEncoder(tokenizer, idf, min_idf=floor, stop_words=stop_words)
+    encoder = QueryEncoder(
+        tokenizer, _set_idf(folder, package.path), min_idf=floor, stop_words=stop_words
+    )
     index = _pruned_index(tag, prune) if prune else f"{tag}-exact"
     qrels = read_qrels(folder)
     queries = {q: t for q, t in read_queries(folder).items() if q in qrels}
     return _evaluate(SparseSearch(client, index, encoder), "sparse", False, queries, qrels)[0]
+
+
+@functools.cache
+def _set_idf(folder: Path, model: Path) -> IdfTable:
+    """A dev set's own IDF table, built once per run: every row and choice of that set reads it."""
+    tokenizer = load_tokenizer(model)
+    return IdfTable.build((d.content for d in read_docs(folder, None)), tokenizer)
 
 
 def _tag(folder: Path, package: ModelPackage) -> str:
