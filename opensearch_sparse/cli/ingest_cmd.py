@@ -149,7 +149,8 @@ def create(
     default=None,
     metavar="TYPE:VALUE",
     help="With --encode local: prune as the pipeline's processor would (e.g. abs_value:0.4), "
-    "or contribution:T (keep a token if weight x its query IDF >= T; local only)",
+    "or contribution:T[:W] (keep a token if weight x its query IDF >= T [and weight >= W]; "
+    "local only)",
 )
 @click.option(
     "--idf",
