@@ -77,7 +77,6 @@ PRUNES = (
     "contribution:1",
     "contribution:1.2",
     "contribution:1.5",
-    "contribution:1.2:0.3",
 )
 CAPS = (4, 8, 16)
 MIN_IDFS = (0.5, 1.0, 2.0)
@@ -238,7 +237,7 @@ def _tag(folder: Path, package: ModelPackage) -> str:
 
 
 def _pruned_index(tag: str, prune: Pruning) -> str:
-    return f"{tag}-{prune.label.replace(':', '-')}"
+    return f"{tag}-{prune.type}-{prune.ratio:g}"
 
 
 def _evaluate(

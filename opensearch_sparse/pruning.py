@@ -13,13 +13,8 @@ One more type is ours, for local encoding only: ``contribution`` t keeps a token
 can add to any query's score, its weight times the weight a query gives it (its IDF), is
 ``>= t``. A common token's posting adds little to any score, so it goes at a weight
 ``abs_value`` would keep, and a rare token's stays at a weight ``abs_value`` would drop: at
-about the same query cost it loses less NDCG@10 (``benchmarks/levers.py``). ``contribution``
-t:w also drops weights below w: on short texts a rare token's posting list is what a query
-cannot skip (Lucene's max-score skips the common ones), and without w every faint expansion of
-a rare token stays (on 785k summaries ``1.2:0.3`` keeps 22.5 tokens a summary instead of 28.2
-and the dev queries' rare-token postings fall by a quarter, at 0.994 of unpruned NDCG@10 with
-stop words dropped, against 0.996). The processor has no IDF, so ingest pipelines cannot use
-it (``processor_fields`` says so).
+about the same query cost it loses less NDCG@10 (``benchmarks/levers.py``). The processor has
+no IDF, so ingest pipelines cannot use it (``processor_fields`` says so).
 
 Fewer tokens per document means shorter posting lists (faster queries) and a smaller index;
 the relevance cost is measured in ``benchmarks/levers.py``.
@@ -49,8 +44,6 @@ class Pruning:
 
     type: PruneType
     ratio: float
-    #: ``contribution`` only: weights below this go whatever their query weight (``t:w``).
-    min_weight: float = 0.0
     #: ``contribution`` only: the weight a query gives each vocabulary id (``with_query_weights``).
     query_weights: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -64,11 +57,6 @@ class Pruning:
         }.get(self.type)
         if ok is None:
             raise PruneError(f"unknown prune type {self.type!r}", f"use one of {PRUNE_TYPES}")
-        if self.min_weight and (self.type != "contribution" or self.min_weight < 0):
-            raise PruneError(
-                f"a minimum weight ({self.min_weight:g}) is for contribution only, and >= 0",
-                "write contribution:T:W, or TYPE:VALUE for the other types",
-            )
         if not ok:
             raise PruneError(
                 f"prune ratio {self.ratio} is not valid for {self.type}",
@@ -78,21 +66,17 @@ class Pruning:
 
     @classmethod
     def parse(cls, spec: str) -> Pruning:
-        """``"max_ratio:0.1"`` -> Pruning("max_ratio", 0.1); ``"contribution:1.2:0.3"`` ->
-        Pruning("contribution", 1.2, min_weight=0.3)."""
-        kind, _, values = spec.partition(":")
-        value, _, min_weight = values.partition(":")
+        """``"max_ratio:0.1"`` -> Pruning("max_ratio", 0.1)."""
+        kind, _, value = spec.partition(":")
         try:
-            return cls(kind, float(value), float(min_weight or 0))  # type: ignore[arg-type]
+            return cls(kind, float(value))  # type: ignore[arg-type]
         except ValueError as exc:
-            raise PruneError(
-                f"cannot read prune setting {spec!r}", "write TYPE:VALUE (contribution:T[:W])"
-            ) from exc
+            raise PruneError(f"cannot read prune setting {spec!r}", "write TYPE:VALUE") from exc
 
     @property
     def label(self) -> str:
         value = int(self.ratio) if self.type == "top_k" else self.ratio
-        return f"{self.type}:{value}" + (f":{self.min_weight}" if self.min_weight else "")
+        return f"{self.type}:{value}"
 
     @property
     def needs_query_weights(self) -> bool:
@@ -126,7 +110,7 @@ class Pruning:
         if self.type == "contribution":
             if self.query_weights is None or ids is None:
                 raise ValueError("contribution pruning needs query weights and the ids")
-            return (v * self.query_weights[ids] >= r) & (v >= np.float32(self.min_weight))
+            return v * self.query_weights[ids] >= r
         if self.type == "max_ratio":
             return v >= r * v.max()
         if self.type == "abs_value":

@@ -149,8 +149,7 @@ def create(
     default=None,
     metavar="TYPE:VALUE",
     help="With --encode local: prune as the pipeline's processor would (e.g. abs_value:0.4), "
-    "or contribution:T[:W] (keep a token if weight x its query IDF >= T [and weight >= W]; "
-    "local only)",
+    "or contribution:T (keep a token if weight x its query IDF >= T; local only)",
 )
 @click.option(
     "--idf",

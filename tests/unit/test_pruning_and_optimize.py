@@ -36,18 +36,7 @@ def test_prune_types_keep_what_neural_search_keeps(spec: str, kept: set[str]) ->
 
 
 @pytest.mark.parametrize(
-    "spec",
-    [
-        "max_ratio:1.0",
-        "alpha_mass:-0.1",
-        "top_k:2.5",
-        "top_k:0",
-        "abs_value:-1",
-        "foo:1",
-        "abs_value:0.4:0.2",  # a minimum weight is contribution's only
-        "contribution:1:-0.1",
-        "contribution:1:x",
-    ],
+    "spec", ["max_ratio:1.0", "alpha_mass:-0.1", "top_k:2.5", "top_k:0", "abs_value:-1", "foo:1"]
 )
 def test_invalid_prune_settings_are_refused_like_the_processor(spec: str) -> None:
     with pytest.raises(PruneError):
@@ -66,18 +55,6 @@ def test_contribution_keeps_weight_times_query_weight_at_or_above_the_threshold(
         rule.processor_fields()
     with pytest.raises(PruneError):
         Pruning.parse("contribution:-0.5")
-
-
-def test_contribution_with_a_minimum_weight_also_drops_faint_weights_of_rare_tokens() -> None:
-    query_weights = np.array([0.1, 2.0, 1.0, 8.0, 0.0], dtype=np.float32)
-    rule = Pruning.parse("contribution:1:0.3").with_query_weights(query_weights)
-    assert (rule.min_weight, rule.label) == (0.3, "contribution:1.0:0.3")
-    values = np.array([4.0, 2.0, 1.0, 0.2, 0.3], dtype=np.float32)
-    # contributions 0.4, 4, 1, 1.6, 0: the rare token's 0.2 passes the contribution test but
-    # not the minimum weight; 0.3 on a token queries never hold still goes.
-    assert rule.keep(values, np.arange(5)).tolist() == [False, True, True, False, False]
-    plain = Pruning.parse("contribution:1").with_query_weights(query_weights)
-    assert plain.keep(values, np.arange(5)).tolist() == [False, True, True, True, False]
 
 
 @pytest.mark.parametrize(
