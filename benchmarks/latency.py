@@ -53,7 +53,7 @@ from opensearch_sparse.corpus import read_queries
 from opensearch_sparse.idf import IdfTable
 from opensearch_sparse.model_package import ModelPackage, load_tokenizer, resolve_zip
 from opensearch_sparse.pruning import Pruning
-from opensearch_sparse.query_encoder import ENGLISH_STOP_WORDS, QueryEncoder
+from opensearch_sparse.query_encoder import ENGLISH_STOP_WORDS, MAX_QUERY_TOKENS, QueryEncoder
 from opensearch_sparse.schema import SparseIndex
 from opensearch_sparse.search import AnnParams, SparseSearch
 
@@ -111,7 +111,13 @@ def build(client: Any, args: Any, package: ModelPackage) -> tuple[dict, dict, li
         vocab[index] = token
     idf = IdfTable.build((d.content for d in docs), tokenizer)
     stop_words = ENGLISH_STOP_WORDS if args.stop_words else frozenset()
-    encoder = QueryEncoder(tokenizer, idf, min_idf=args.min_idf, stop_words=stop_words)
+    encoder = QueryEncoder(
+        tokenizer,
+        idf,
+        max_tokens=args.max_query_tokens,
+        min_idf=args.min_idf,
+        stop_words=stop_words,
+    )
     prune = weighed(Pruning.parse(args.prune), encoder) if args.prune else None
     stem = args.corpus.name.split(".")[0]
     tag = f"lat-{stem}-{len(docs)}-{package.sha256[:8]}"
@@ -303,6 +309,12 @@ def main() -> None:
         help="drop the english analyzer's stop words from sparse queries, as BM25's field does",
     )
     parser.add_argument(
+        "--max-query-tokens",
+        type=int,
+        default=MAX_QUERY_TOKENS,
+        help="keep at most this many sparse query tokens, the highest-IDF ones",
+    )
+    parser.add_argument(
         "--no-source",
         action="store_true",
         help="leave the weights out of _source in every sparse index (smaller, faster fetch)",
@@ -375,6 +387,7 @@ def main() -> None:
     ]
     encode = {"p50_ms": statistics.median(encode_ms), "p99_ms": float(np.percentile(encode_ms, 99))}
     bm25_mb = facts["bm25"]["index_mb"]
+    capped = args.max_query_tokens < MAX_QUERY_TOKENS
     sizes = markdown_table(
         ["index", "MB", "/ BM25-only", "tokens/doc"],
         [
@@ -389,7 +402,8 @@ def main() -> None:
         f"interleaved; ratios are per round (median, min-max). Every index force-merged to one "
         f"segment{'; documents pruned ' + args.prune if args.prune else ''}"
         f"{f'; query tokens with IDF <= {args.min_idf:g} dropped' if args.min_idf else ''}"
-        f"{'; english stop words dropped from sparse queries' if args.stop_words else ''}. "
+        f"{'; english stop words dropped from sparse queries' if args.stop_words else ''}"
+        f"{f'; at most {args.max_query_tokens} query tokens' if capped else ''}. "
         f"No hit count (track_total_hits false), except in the -counted modes ({COUNTED}, "
         "OpenSearch's default). `took` counts whole milliseconds; `shard ms` is the node's mean "
         "query + fetch phase time per search (index search stats, summed in nanoseconds)."
@@ -429,6 +443,7 @@ def main() -> None:
             "prune": args.prune,
             "min_idf": args.min_idf,
             "stop_words": args.stop_words,
+            "max_query_tokens": args.max_query_tokens,
             "seismic_recall": found["ids"] if found else None,
             "seismic_recall_ties": found["ties"] if found else None,
             "seismic": {

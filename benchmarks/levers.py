@@ -78,7 +78,7 @@ PRUNES = (
     "contribution:1.2",
     "contribution:1.5",
 )
-CAPS = (4, 8, 16)
+CAPS = (4, 8, 12, 16)
 MIN_IDFS = (0.5, 1.0, 2.0)
 SEISMIC = SparseIndex(kind="seismic", approximate_threshold=0)
 ANN = AnnParams(top_n=10, heap_factor=1.0)
@@ -211,13 +211,19 @@ def chosen_ndcg(
     prune: Pruning | None,
     floor: float,
     stop_words: frozenset[str] = frozenset(),
+    max_tokens: int = MAX_QUERY_TOKENS,
 ) -> float:
     """NDCG@10 of the chosen pruning and IDF floor together (and ``stop_words`` dropped from
-    the queries), on the indices ``relevance_set`` built for ``folder``."""
+    the queries, at most ``max_tokens`` kept), on the indices ``relevance_set`` built for
+    ``folder``."""
     tag = _tag(folder, package)
     tokenizer = load_tokenizer(package.path)
     encoder = QueryEncoder(
-        tokenizer, _set_idf(folder, package.path), min_idf=floor, stop_words=stop_words
+        tokenizer,
+        _set_idf(folder, package.path),
+        max_tokens=max_tokens,
+        min_idf=floor,
+        stop_words=stop_words,
     )
     index = _pruned_index(tag, prune) if prune else f"{tag}-exact"
     qrels = read_qrels(folder)
@@ -290,6 +296,31 @@ def choose_min_idf(
         if sum(together.values()) / len(together) >= WITHIN * base:
             break
     return floor, together
+
+
+def choose_query_cap(
+    client: Any,
+    args: Any,
+    package: ModelPackage,
+    results: dict[str, Any],
+    local: Pruning | None,
+    floor: float,
+) -> tuple[int | None, dict[str, float]]:
+    """The lowest query-token cap (of ``CAPS``) that keeps average NDCG@10 within 1% of
+    unpruned on top of the local choice, its floor and the stop words, with its NDCG@10 per set
+    (None and the largest cap's figures when none does). A search costs the node about a
+    posting-list walk per query token, so the cap trims the slowest searches, long questions."""
+    base = _average(results, "sparse")
+    for cap in sorted(CAPS):
+        capped = {
+            name: chosen_ndcg(
+                client, args.data / name, package, local, floor, ENGLISH_STOP_WORDS, cap
+            )
+            for name in results
+        }
+        if sum(capped.values()) / len(capped) >= WITHIN * base:
+            return cap, capped
+    return None, capped
 
 
 def choose_pruning(results: dict[str, Any], prunes: list[Pruning]) -> dict[str, Any]:
@@ -457,6 +488,9 @@ def main() -> None:
                 name: chosen_ndcg(client, args.data / name, package, local, choice["min_idf"], stop)
                 for name in args.sets
             }
+        choice["local_query_cap"], choice["local_with_query_cap_ndcg@10"] = choose_query_cap(
+            client, args, package, relevance, local, choice["min_idf"]
+        )
         lat = latency(client, args, package, chosen, choice["min_idf"], local)
     markdown = render(relevance, choice, lat, args, package) + rel_load.markdown()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -536,6 +570,12 @@ def render(
     md += line(
         "local_with_stop_words_ndcg@10",
         "The local choice with the stop words dropped as well (`chosen-local+stop-words`)",
+    )
+    md += line(
+        "local_with_query_cap_ndcg@10",
+        f"And queries capped at **{choice['local_query_cap']}** tokens (the lowest of "
+        f"{', '.join(map(str, sorted(CAPS)))} within the same margin on top of all that; "
+        "`search --max-query-tokens`)",
     )
     size_rows = []
     for s in sets:

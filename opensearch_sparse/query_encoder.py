@@ -22,7 +22,8 @@ from opensearch_sparse.model_package import load_tokenizer
 #: neural_sparse accepts query weights in (0, 64].
 MAX_QUERY_WEIGHT = 64.0
 #: Queries longer than this many distinct tokens keep the highest-weighted ones, so a pasted
-#: page of text cannot turn into thousands of clauses.
+#: page of text cannot turn into thousands of clauses. A search's cost grows with its clauses
+#: (``search --max-query-tokens`` sets a lower cap: ``benchmarks/levers.py`` measures it).
 MAX_QUERY_TOKENS = 256
 #: The ``english`` analyzer's stop words (Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET), which
 #: the BM25 comparator never searches; ``QueryEncoder(stop_words=...)`` can drop them too.
@@ -125,11 +126,16 @@ class QueryEncoder:
         model: Path,
         idf: Path,
         *,
+        max_tokens: int = MAX_QUERY_TOKENS,
         min_idf: float = 0.0,
         stop_words: frozenset[str] = frozenset(),
     ) -> QueryEncoder:
         return cls(
-            load_tokenizer(model), IdfTable.load(idf), min_idf=min_idf, stop_words=stop_words
+            load_tokenizer(model),
+            IdfTable.load(idf),
+            max_tokens=max_tokens,
+            min_idf=min_idf,
+            stop_words=stop_words,
         )
 
     def vocabulary_weights(self) -> np.ndarray:

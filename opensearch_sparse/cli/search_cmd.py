@@ -17,7 +17,7 @@ from opensearch_sparse.corpus import count_lines, read_corpus
 from opensearch_sparse.idf import IdfTable, index_texts
 from opensearch_sparse.model_package import general_idf, load_tokenizer
 from opensearch_sparse.models import default_model_dir
-from opensearch_sparse.query_encoder import ENGLISH_STOP_WORDS, QueryEncoder
+from opensearch_sparse.query_encoder import ENGLISH_STOP_WORDS, MAX_QUERY_TOKENS, QueryEncoder
 from opensearch_sparse.search import MODES, AnnParams, SearchResult, SparseSearch
 
 
@@ -93,6 +93,14 @@ def print_result(result: SearchResult) -> None:
     "NDCG@10 on the dev sets",
 )
 @click.option(
+    "--max-query-tokens",
+    type=click.IntRange(1),
+    default=MAX_QUERY_TOKENS,
+    show_default=True,
+    help="Keep at most this many query tokens, the highest-IDF ones: a search costs the node "
+    "about one posting-list walk per token, and long questions are the slowest searches",
+)
+@click.option(
     "--top-n",
     type=click.IntRange(1),
     default=AnnParams.top_n,
@@ -117,6 +125,7 @@ def search(
     two_phase: bool,
     min_idf: float,
     stop_words: bool,
+    max_query_tokens: int,
     top_n: int,
     heap_factor: float,
     as_json: bool,
@@ -139,6 +148,7 @@ def search(
         encoder = QueryEncoder.from_paths(
             model_path,
             idf_path,
+            max_tokens=max_query_tokens,
             min_idf=min_idf,
             stop_words=ENGLISH_STOP_WORDS if stop_words else frozenset(),
         )

@@ -161,6 +161,8 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
             "1.5",
             "--summary-prune-ratio",
             "1",
+            "--max-query-tokens",
+            "4",
             "--queries",
             "20",
             "--rounds",
@@ -213,6 +215,7 @@ def test_latency_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) -
     assert report["load"]["cores"] >= 1 and report["load"]["top_processes"]
     assert (tmp_path / "latency-dbpedia-mini.png").stat().st_size > 0
     markdown = (tmp_path / "latency-dbpedia-mini.md").read_text()
+    assert report["max_query_tokens"] == 4 and "at most 4 query tokens" in markdown
     assert "Machine load" in markdown
     assert "Both counting hits (10000" in markdown
     assert "`sparse-preencoded` sends the sparse requests" in markdown
@@ -277,6 +280,9 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     assert choice["chosen"] is None or choice["chosen_local"] is not None
     assert 0.0 < choice["local_together_ndcg@10"]["dbpedia-mini"] <= 1.0
     assert 0.0 < choice["local_with_stop_words_ndcg@10"]["dbpedia-mini"] <= 1.0
+    # The query cap is chosen on top of the local choice, its floor and the stop words.
+    assert choice["local_query_cap"] in (4, 8, 12, 16, None)
+    assert 0.0 < choice["local_with_query_cap_ndcg@10"]["dbpedia-mini"] <= 1.0
     if choice["chosen_local"] != choice["chosen"]:  # its own index, measured beside the rest
         assert report["latency"]["results"]["1"]["chosen-local+stop-words"]["rounds"]
     assert report["latency"]["results"]["1"]["sparse"]["rounds"]

@@ -209,6 +209,21 @@ def test_cli_stop_words_drops_the_english_analyzers_stop_words(
     assert kept["hits"]
 
 
+def test_cli_max_query_tokens_keeps_the_highest_idf_tokens(
+    cli: Cli, local_cluster: Any, index: str, onnx_zip: Path, idf_file: Path
+) -> None:
+    search = _cli_search_json(
+        cli, local_cluster, index, onnx_zip, idf_file, "the airports of the world with runways"
+    )
+    full, kept = search(), search("--max-query-tokens", "2")
+    assert len(full["query_tokens"]) > 2
+    top = sorted(full["query_tokens"].items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+    assert kept["query_tokens"] == dict(top)
+    assert kept["hits"]
+    refused = cli("search", index, "x", "--max-query-tokens", "0", "--url", local_cluster.url)
+    assert refused.returncode == 2 and "--max-query-tokens" in refused.stderr
+
+
 def test_cli_search_defaults_to_the_shipped_model_and_its_general_idf(
     cli: Cli, local_cluster: Any, index: str
 ) -> None:
