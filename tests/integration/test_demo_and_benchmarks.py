@@ -280,9 +280,12 @@ def test_levers_benchmark(local_cluster: Any, onnx_zip: Path, tmp_path: Path) ->
     assert choice["chosen"] is None or choice["chosen_local"] is not None
     assert 0.0 < choice["local_together_ndcg@10"]["dbpedia-mini"] <= 1.0
     assert 0.0 < choice["local_with_stop_words_ndcg@10"]["dbpedia-mini"] <= 1.0
-    # The query cap is chosen on top of the local choice, its floor and the stop words.
-    assert choice["local_query_cap"] in (4, 8, 12, 16, None)
-    assert 0.0 < choice["local_with_query_cap_ndcg@10"]["dbpedia-mini"] <= 1.0
+    # The lowest query cap at which some pruning keeps the margin, floor and stop words on.
+    capped = choice["capped_local"]
+    assert capped["cap"] in (4, 8, 12, 16, None)
+    if capped["cap"] is not None:
+        assert capped["prune"] in local
+        assert 0.0 < capped["ndcg@10"]["dbpedia-mini"] <= 1.0
     if choice["chosen_local"] != choice["chosen"]:  # its own index, measured beside the rest
         assert report["latency"]["results"]["1"]["chosen-local+stop-words"]["rounds"]
     assert report["latency"]["results"]["1"]["sparse"]["rounds"]
