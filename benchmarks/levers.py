@@ -12,7 +12,9 @@ pruning (for ingest pipelines) is the processor type with the fewest tokens per 
 average NDCG@10 stays within 1% of unpruned (chosen on these sets; say so when quoting it); then
 the highest IDF floor that, searched on that pruning, keeps the same margin. The local choice
 is any type, ``contribution`` included, whose queries walk the fewest postings within the same
-1%. Latency: the same levers, both choices with the floor, on ``--corpus`` (default: the 64k
+1%; the capped local choice is the lowest query-token cap at which some pruning, with the floor
+and the stop words, keeps that 1% (the cap moves the node's time more than pruning does).
+Latency: the same levers, both choices with the floor, on ``--corpus`` (default: the 64k
 Debian descriptions), modes interleaved in rounds.
 
     python benchmarks/levers.py                  # four dev sets + 64k latency

@@ -271,10 +271,16 @@ class NginxProxy:
         process group); as ``owner`` when the CLI runs as root. The handle is what
         ``wait_ready`` watches: the parent's own view of its child needs no guessing."""
         self._log_marks = self._log_sizes()
-        argv = [str(nginx), "-p", str(self.folder), "-c", str(self.conf_path)]
-        proc = spawn_service(
-            [*argv, "-e", str(self.error_log)], self.folder, self.console_log, owner
-        )
+        argv = [
+            str(nginx),
+            "-p",
+            str(self.folder),
+            "-c",
+            str(self.conf_path),
+            "-e",
+            str(self.error_log),
+        ]
+        proc = spawn_service(argv, self.folder, self.console_log, owner)
         self.state_path.write_text(json.dumps(ProcessIdentity.of(proc.pid).to_state()))
         return proc
 
